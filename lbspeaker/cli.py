@@ -1,0 +1,82 @@
+"""`lbspeaker` command line: controller, speaker, lab and demo."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from lbspeaker import __version__
+
+
+def _cmd_version(args: argparse.Namespace) -> int:
+    print(f"lbspeaker {__version__}")
+    return 0
+
+
+def _cmd_not_yet(args: argparse.Namespace) -> int:
+    print(f"lbspeaker {args.command}: not implemented yet in this version", file=sys.stderr)
+    return 2
+
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    from lbspeaker.lab import cli as lab_cli
+
+    return lab_cli.run(args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from lbspeaker.lab import demo
+
+    return demo.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lbspeaker", description="Bare-metal LoadBalancer provider for Kubernetes."
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("version", help="print the version").set_defaults(handler=_cmd_version)
+
+    controller = commands.add_parser("controller", help="assign IPs to LoadBalancer Services")
+    controller.set_defaults(handler=_cmd_not_yet)
+
+    speaker = commands.add_parser("speaker", help="announce Service IPs from this node")
+    speaker.add_argument("--node-name", help="this node's name (default: $NODE_NAME)")
+    speaker.set_defaults(handler=_cmd_not_yet)
+
+    lab = commands.add_parser("lab", help="local control plane and namespace network")
+    lab_commands = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
+    up = lab_commands.add_parser("up", help="start a lab (reuses a running one of that name)")
+    up.add_argument("--name", default="lab")
+    up.add_argument("--nodes", type=int, default=3, help="number of node namespaces")
+    down = lab_commands.add_parser("down", help="remove a lab; harmless if it is gone")
+    down.add_argument("--name", default="lab")
+    down.add_argument("--all", action="store_true", help="remove every lab on this machine")
+    status = lab_commands.add_parser("status", help="show labs and the health of their parts")
+    status.add_argument("--name", default=None)
+    lab.set_defaults(handler=_cmd_lab)
+
+    demo = commands.add_parser("demo", help="bring up the lab and show lbspeaker at work")
+    demo.add_argument("--name", default="demo")
+    demo.set_defaults(handler=_cmd_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
+    handler: Callable[[argparse.Namespace], int] = args.handler
+    return handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
