@@ -105,7 +105,7 @@ class Lab:
 
     def api_client(self) -> k8s.ApiClient:
         """A Python client authenticated as the lab's admin."""
-        api: k8s.ApiClient = config.new_client_from_config(config_file=str(self.kubeconfig))  # type: ignore[no-untyped-call]
+        api: k8s.ApiClient = config.new_client_from_config(config_file=str(self.kubeconfig))
         return api
 
     def kubeconfig_for(self, user: str, token: str) -> Path:

@@ -1,0 +1,116 @@
+"""List-then-watch loops that feed plain events to a callback, surviving API outages."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes import watch
+from kubernetes.client import ApiException
+
+log = logging.getLogger(__name__)
+
+ListFunction = Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    """ADDED, MODIFIED or DELETED, or SYNCED once a full list has been delivered."""
+
+    kind: str
+    type: str
+    obj: Any
+
+
+def _resource_version(listing: Any) -> str:
+    metadata = listing["metadata"] if isinstance(listing, dict) else listing.metadata
+    version = (
+        metadata.get("resourceVersion") if isinstance(metadata, dict) else metadata.resource_version
+    )
+    return str(version or "0")
+
+
+def _items(listing: Any) -> list[Any]:
+    return list((listing.get("items") if isinstance(listing, dict) else listing.items) or [])
+
+
+class ResourceWatch:
+    """Lists a resource, reports every item, then streams changes; re-lists after 410 Gone.
+
+    Every (re-)list is followed by a SYNCED event carrying the full item list, so the consumer
+    can drop objects deleted while the watch was down. Errors are logged and retried with
+    backoff: an API outage delays updates but never kills the loop or loses the cache.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        list_function: ListFunction,
+        on_event: Callable[[WatchEvent], None],
+        stop: threading.Event,
+        **list_kwargs: Any,
+    ) -> None:
+        self.kind = kind
+        self.list_function = list_function
+        self.on_event = on_event
+        self.stop = stop
+        self.list_kwargs = list_kwargs
+        self.thread = threading.Thread(target=self._run, name=f"watch-{kind}", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _run(self) -> None:
+        backoff = 0.5
+        version: str | None = None
+        while not self.stop.is_set():
+            try:
+                if version is None:
+                    listing = self.list_function(**self.list_kwargs)
+                    items = _items(listing)
+                    self.on_event(WatchEvent(self.kind, "SYNCED", items))
+                    version = _resource_version(listing)
+                version = self._stream(version)
+                backoff = 0.5
+            except ApiException as error:
+                if error.status == 410:
+                    log.info("watch expired, re-listing kind=%s", self.kind)
+                    version = None
+                    continue
+                log.warning(
+                    "watch failed kind=%s status=%s reason=%s",
+                    self.kind,
+                    error.status,
+                    error.reason,
+                )
+            except Exception as error:  # API outage, TLS reset, timeouts: keep going
+                log.warning("watch failed kind=%s error=%s", self.kind, error)
+            self.stop.wait(backoff)
+            backoff = min(backoff * 2, 10.0)
+
+    def _stream(self, version: str) -> str | None:
+        stream = watch.Watch()
+        for event in stream.stream(
+            self.list_function,
+            resource_version=version,
+            timeout_seconds=300,
+            allow_watch_bookmarks=True,
+            **self.list_kwargs,
+        ):
+            if self.stop.is_set():
+                stream.stop()
+                break
+            kind = event["type"]
+            if kind == "ERROR":
+                raw = event.get("raw_object") or {}
+                if raw.get("code") == 410:
+                    return None
+                log.warning("watch error event kind=%s object=%s", self.kind, raw)
+                continue
+            if kind == "BOOKMARK":
+                continue
+            self.on_event(WatchEvent(self.kind, kind, event["object"]))
+        return stream.resource_version or version
