@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -18,3 +19,22 @@ def lab() -> Iterator[Lab]:
         yield started
     finally:
         started.down()
+
+
+REPO = Path(__file__).resolve().parents[1]
+INSTALL_NAMESPACE = "lbspeaker-system"
+
+
+@pytest.fixture(scope="session")
+def crds(lab: Lab) -> Lab:
+    """The lab with lbspeaker's CRDs installed and Established, and the install namespace."""
+    lab.kubectl("apply", "-f", str(REPO / "manifests" / "crds"))
+    lab.kubectl(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "-f",
+        str(REPO / "manifests" / "crds"),
+    )
+    lab.kubectl("create", "namespace", INSTALL_NAMESPACE, check=False)
+    return lab
