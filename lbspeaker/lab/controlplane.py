@@ -58,6 +58,9 @@ def find_binaries(explicit: str | None = None, search_repo: bool = True) -> Path
 
 def _ensure_port_free(address: str, port: int) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # Go servers listen with SO_REUSEADDR: connections in TIME_WAIT from an earlier lab on
+        # the same slot must not count as "in use".
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             probe.bind((address, port))
         except OSError as error:
