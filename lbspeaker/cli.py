@@ -20,6 +20,15 @@ def _cmd_not_yet(args: argparse.Namespace) -> int:
     return 2
 
 
+def _cmd_controller(args: argparse.Namespace) -> int:
+    from lbspeaker import controller
+
+    options = controller.ControllerOptions(
+        namespace=args.namespace, claim_unset_class=not args.only_own_class
+    )
+    return controller.run(options, args.kubeconfig, args.metrics_port, args.lease_seconds)
+
+
 def _cmd_lab(args: argparse.Namespace) -> int:
     from lbspeaker.lab import cli as lab_cli
 
@@ -42,7 +51,21 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("version", help="print the version").set_defaults(handler=_cmd_version)
 
     controller = commands.add_parser("controller", help="assign IPs to LoadBalancer Services")
-    controller.set_defaults(handler=_cmd_not_yet)
+    controller.add_argument("--kubeconfig", help="default: in-cluster, else ~/.kube/config")
+    controller.add_argument("--namespace", default="lbspeaker-system", help="where pools live")
+    controller.add_argument(
+        "--only-own-class",
+        action="store_true",
+        help="ignore Services without spec.loadBalancerClass (default: handle them too)",
+    )
+    controller.add_argument("--metrics-port", type=int, default=7472, help="0 disables")
+    controller.add_argument(
+        "--lease-seconds",
+        type=int,
+        default=15,
+        help="leader-election lease duration; 0 runs without leader election",
+    )
+    controller.set_defaults(handler=_cmd_controller)
 
     speaker = commands.add_parser("speaker", help="announce Service IPs from this node")
     speaker.add_argument("--node-name", help="this node's name (default: $NODE_NAME)")

@@ -1,0 +1,387 @@
+"""The controller: keeps every LoadBalancer Service's IPs in line with the pools.
+
+Watches feed one queue; a single worker owns the allocator and all decisions, so there is no
+locking around the core. Writes (Service status, pool status, Events) happen after decisions.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import signal
+import threading
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from kubernetes import client, config
+from kubernetes.leaderelection import electionconfig, leaderelection
+from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
+from prometheus_client import Counter, Gauge, start_http_server
+
+from lbspeaker import ipam
+from lbspeaker.api.kinds import API_VERSION, GROUP, IP_ADDRESS_POOL, VERSION
+from lbspeaker.k8s import translate
+from lbspeaker.k8s.events import EventRecorder, custom_reference, service_reference
+from lbspeaker.k8s.pool_status import PoolStatusWriter, accept_pools
+from lbspeaker.k8s.watch import ResourceWatch, WatchEvent
+
+log = logging.getLogger("lbspeaker.controller")
+
+ALLOCATIONS = Counter("lbspeaker_controller_allocations_total", "IPs given to Services")
+FAILURES = Counter(
+    "lbspeaker_controller_allocation_failures_total", "Allocation failures", ["reason"]
+)
+RELEASES = Counter("lbspeaker_controller_releases_total", "Services whose IPs were released")
+LEASE_NAME = "lbspeaker-controller"
+IS_LEADER = Gauge("lbspeaker_controller_leader", "1 while this replica leads")
+
+
+@dataclass
+class ControllerOptions:
+    namespace: str = "lbspeaker-system"
+    claim_unset_class: bool = True
+    identity: str = field(default_factory=lambda: os.environ.get("POD_NAME") or uuid.uuid4().hex)
+
+
+class Controller:
+    """Reconciles Services against pools; call run() once the watches are wired."""
+
+    def __init__(self, options: ControllerOptions, api_client: client.ApiClient) -> None:
+        self.options = options
+        self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
+        self.events = EventRecorder(self.core, "controller", options.identity)
+        self.allocator = ipam.Allocator()
+        self.pool_status = PoolStatusWriter(self.custom, options.namespace)
+        self.queue: queue.Queue[WatchEvent] = queue.Queue()
+        self.stop = threading.Event()
+        self.services: dict[ipam.ServiceKey, Any] = {}
+        self.namespace_labels: dict[str, dict[str, str]] = {}
+        self.pool_objects: dict[str, dict[str, Any]] = {}
+        self.synced: set[str] = set()
+        self.started = False
+        self._last_warning: dict[ipam.ServiceKey, tuple[str, str]] = {}
+
+    # -- watches ---------------------------------------------------------------------------
+
+    def start_watches(self) -> None:
+        custom = self.custom
+        watches = [
+            ResourceWatch(
+                "services", self.core.list_service_for_all_namespaces, self.queue.put, self.stop
+            ),
+            ResourceWatch("namespaces", self.core.list_namespace, self.queue.put, self.stop),
+            ResourceWatch(
+                "pools",
+                custom.list_namespaced_custom_object,
+                self.queue.put,
+                self.stop,
+                group=GROUP,
+                version=VERSION,
+                namespace=self.options.namespace,
+                plural=IP_ADDRESS_POOL.plural,
+            ),
+        ]
+        for resource_watch in watches:
+            resource_watch.start()
+
+    def run(self) -> None:
+        """Processes events until stopped; one bad object never stops the loop."""
+        self.start_watches()
+        while not self.stop.is_set():
+            try:
+                event = self.queue.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            try:
+                self._cache(event)
+                if not self.started and self.synced >= {"services", "namespaces", "pools"}:
+                    self._start_up()
+                elif self.started:
+                    self._handle(event)
+                if self.started and self.queue.empty():
+                    self.pool_status.flush(self.allocator)
+            except Exception:
+                log.exception("reconcile failed kind=%s type=%s", event.kind, event.type)
+
+    # -- cache -----------------------------------------------------------------------------
+
+    def _cache(self, event: WatchEvent) -> None:
+        if event.type == "SYNCED":
+            self.synced.add(event.kind)
+        if event.kind == "services":
+            if event.type == "SYNCED":
+                self.services = {translate.service_key(s): s for s in event.obj}
+            elif event.type == "DELETED":
+                self.services.pop(translate.service_key(event.obj), None)
+            else:
+                self.services[translate.service_key(event.obj)] = event.obj
+        elif event.kind == "namespaces":
+            items = event.obj if event.type == "SYNCED" else [event.obj]
+            if event.type == "SYNCED":
+                self.namespace_labels = {}
+            for ns in items:
+                if event.type == "DELETED":
+                    self.namespace_labels.pop(ns.metadata.name, None)
+                else:
+                    self.namespace_labels[ns.metadata.name] = dict(ns.metadata.labels or {})
+        elif event.kind == "pools":
+            if event.type == "SYNCED":
+                self.pool_objects = {p["metadata"]["name"]: p for p in event.obj}
+            elif event.type == "DELETED":
+                self.pool_objects.pop(event.obj["metadata"]["name"], None)
+            else:
+                self.pool_objects[event.obj["metadata"]["name"]] = event.obj
+
+    # -- decisions -------------------------------------------------------------------------
+
+    def _start_up(self) -> None:
+        """Adopts every valid assignment found in Service status before allocating anything."""
+        self.started = True
+        self._apply_pools(report_orphans=False)
+        adopted = 0
+        for key, service in self._services_oldest_first():
+            ips = translate.status_ips(service)
+            if not ips or not translate.is_ours(service, self.options.claim_unset_class):
+                continue
+            request = self._request(service)
+            if request is None:
+                continue
+            result = self.allocator.assign(request, ips)
+            if isinstance(result, ipam.Success):
+                adopted += 1
+            else:
+                log.info("not adopting service=%s ips=%s reason=%s", key, ips, result.message)
+        log.info("started adopted=%d services=%d", adopted, len(self.services))
+        self._reconcile_all()
+
+    def _handle(self, event: WatchEvent) -> None:
+        if event.kind == "pools":
+            self._apply_pools(report_orphans=True)
+            self._reconcile_all()
+        elif event.kind == "namespaces":
+            if event.type == "SYNCED":
+                self._reconcile_all()
+            else:
+                namespace = event.obj.metadata.name
+                for key in sorted(k for k in self.services if k.namespace == namespace):
+                    self._reconcile(key)
+        elif event.type == "SYNCED":
+            for key in [a.service.key for a in self.allocator.assignments()]:
+                if key not in self.services:
+                    self._reconcile(key)
+            self._reconcile_all()
+        else:
+            self._reconcile(translate.service_key(event.obj))
+            if event.type == "DELETED":
+                # A freed address may be what a pending Service waits for.
+                self._reconcile_pending()
+
+    def _services_oldest_first(self) -> list[tuple[ipam.ServiceKey, Any]]:
+        def age(item: tuple[ipam.ServiceKey, Any]) -> tuple[str, ipam.ServiceKey]:
+            created = item[1].metadata.creation_timestamp
+            return (created.isoformat() if created else "", item[0])
+
+        return sorted(self.services.items(), key=age)
+
+    def _reconcile_all(self) -> None:
+        # Services that hold addresses first, so pending ones never take what another holds.
+        ordered = self._services_oldest_first()
+        for key, _ in ordered:
+            if self.allocator.ips_of(key):
+                self._reconcile(key)
+        for key, _ in ordered:
+            if not self.allocator.ips_of(key):
+                self._reconcile(key)
+
+    def _reconcile_pending(self) -> None:
+        for key, service in self._services_oldest_first():
+            if not self.allocator.ips_of(key) and translate.is_ours(
+                service, self.options.claim_unset_class
+            ):
+                self._reconcile(key)
+
+    def _request(self, service: Any) -> ipam.Service | None:
+        labels = self.namespace_labels.get(service.metadata.namespace, {})
+        try:
+            return translate.service_from(service, labels)
+        except (translate.ServiceRequestError, ValueError) as error:
+            FAILURES.labels(reason="InvalidRequest").inc()
+            self._warn_once(service, "InvalidRequest", str(error))
+            return None
+
+    def _reconcile(self, key: ipam.ServiceKey) -> None:
+        service = self.services.get(key)
+        if service is None or not translate.is_ours(service, self.options.claim_unset_class):
+            released = self.allocator.release(key)
+            if released:
+                RELEASES.inc()
+                log.info("released service=%s ips=%s", key, _text(released))
+            if service is not None and released:
+                self._write_status(service, ())
+                self.events.record(
+                    service_reference(service),
+                    "IPReleased",
+                    f"released {_text(released)}: the Service is no longer a LoadBalancer "
+                    "of this class",
+                )
+            return
+        request = self._request(service)
+        if request is None:
+            return
+        before = self.allocator.ips_of(key)
+        result = self.allocator.allocate(request)
+        if isinstance(result, ipam.Success):
+            if set(translate.status_ips(service)) != set(result.ips):
+                self._write_status(service, result.ips)
+            if result.ips != before:
+                ALLOCATIONS.inc()
+                self.events.record(
+                    service_reference(service),
+                    "IPAllocated",
+                    f"assigned {_text(result.ips)} from pool {result.pool}",
+                )
+            self._last_warning.pop(key, None)
+            return
+        FAILURES.labels(reason=result.reason.value).inc()
+        if translate.status_ips(service):
+            self._write_status(service, ())
+        self._warn_once(service, result.reason.value, result.message)
+
+    def _warn_once(self, service: Any, reason: str, message: str) -> None:
+        """One Warning per distinct failure, not one per reconcile."""
+        key = translate.service_key(service)
+        if self._last_warning.get(key) == (reason, message):
+            return
+        self._last_warning[key] = (reason, message)
+        log.warning("allocation failed service=%s reason=%s message=%r", key, reason, message)
+        self.events.record(service_reference(service), "AllocationFailed", message, warning=True)
+
+    def _apply_pools(self, report_orphans: bool) -> None:
+        accepted, problems = accept_pools(self.pool_objects.values())
+        orphans = self.allocator.set_pools(accepted)
+        self.pool_status.set_problems(self.pool_objects, problems)
+        for name, problem in problems.items():
+            obj = self.pool_objects[name]
+            if self.pool_status.problem_changed(name, problem):
+                self.events.record(
+                    custom_reference(IP_ADDRESS_POOL.kind, API_VERSION, obj),
+                    problem.reason,
+                    problem.message,
+                    warning=True,
+                )
+        for orphan in orphans:
+            service = self.services.get(orphan.key)
+            log.warning("orphaned service=%s ips=%s", orphan.key, _text(orphan.ips))
+            if report_orphans and service is not None:
+                self.events.record(
+                    service_reference(service),
+                    "IPOrphaned",
+                    f"{_text(orphan.ips)} left every pool it may use ({orphan.message}); "
+                    "allocating anew",
+                    warning=True,
+                )
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def _write_status(self, service: Any, ips: tuple[ipam.IPAddress, ...]) -> None:
+        ingress = [{"ip": str(ip), "ipMode": "VIP"} for ip in ips] or None
+        body = {"status": {"loadBalancer": {"ingress": ingress}}}
+        meta = service.metadata
+        try:
+            updated = self.core.patch_namespaced_service_status(meta.name, meta.namespace, body)
+            self.services[translate.service_key(service)] = updated
+            log.info("status service=%s/%s ips=%s", meta.namespace, meta.name, _text(ips))
+        except client.ApiException as error:
+            if error.status != 404:
+                log.warning(
+                    "status write failed service=%s/%s error=%s",
+                    meta.namespace,
+                    meta.name,
+                    error.reason,
+                )
+
+
+def _text(ips: tuple[ipam.IPAddress, ...]) -> str:
+    return ",".join(str(ip) for ip in ips) or "none"
+
+
+def release_lease(api_client: client.ApiClient, options: ControllerOptions) -> None:
+    """Clears our hold on the leader Lease so a standby takes over at once, not after expiry."""
+    leases = client.CoordinationV1Api(api_client)
+    try:
+        lease = leases.read_namespaced_lease(LEASE_NAME, options.namespace)
+        if lease.spec and lease.spec.holder_identity == options.identity:
+            lease.spec.holder_identity = None
+            # The resourceVersion in the body makes this a compare-and-swap: a Lease that
+            # changed hands meanwhile is left alone.
+            leases.replace_namespaced_lease(LEASE_NAME, options.namespace, lease)
+            log.info("released leadership identity=%s", options.identity)
+    except Exception as error:  # shutting down: the Lease will expire anyway
+        log.warning("could not release the leader lease error=%s", error)
+
+
+def load_client(kubeconfig: str | None) -> client.ApiClient:
+    """In-cluster credentials when running in a Pod, else the given or default kubeconfig."""
+    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+        config.load_incluster_config()
+    else:
+        config.load_kube_config(config_file=kubeconfig)
+    return client.ApiClient()
+
+
+def run(
+    options: ControllerOptions,
+    kubeconfig: str | None,
+    metrics_port: int,
+    lease_seconds: int,
+) -> int:
+    """Leader-elected main loop; returns when leadership is lost or on SIGTERM."""
+    # The election library logs every renewal at INFO; keep the log for changes of leader.
+    logging.getLogger("leaderelection").setLevel(logging.WARNING)
+    api_client = load_client(kubeconfig)
+    if metrics_port:
+        start_http_server(metrics_port)
+    controller = Controller(options, api_client)
+
+    def terminate(signum: int, frame: object) -> None:
+        controller.stop.set()
+        if lease_seconds > 0:
+            release_lease(api_client, options)
+        os._exit(0)
+
+    signal.signal(signal.SIGTERM, terminate)
+    if lease_seconds <= 0:
+        IS_LEADER.set(1)
+        controller.run()
+        return 0
+    lock = LeaseLock(LEASE_NAME, options.namespace, options.identity)
+
+    def lead() -> None:
+        IS_LEADER.set(1)
+        log.info("leading identity=%s", options.identity)
+        controller.run()
+
+    def stopped() -> None:
+        IS_LEADER.set(0)
+        log.error("lost leadership identity=%s; exiting", options.identity)
+        os._exit(1)
+
+    retry = max(1, lease_seconds // 4)
+    election = leaderelection.LeaderElection(
+        electionconfig.Config(
+            lock,
+            lease_duration=lease_seconds,
+            renew_deadline=max(retry * 2, lease_seconds * 2 // 3),
+            retry_period=retry,
+            onstarted_leading=lead,
+            onstopped_leading=stopped,
+        )
+    )
+    election.run()
+    return 1
+
+
+__all__ = ["Controller", "ControllerOptions", "run"]
