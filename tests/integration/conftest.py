@@ -45,6 +45,18 @@ class ControllerProcess:
         self.process.wait()
 
 
+def lease_holder(lab: Lab) -> str:
+    """Who holds the controller's leader Lease ("" before anyone took it)."""
+    leases = client.CoordinationV1Api(lab.api_client())
+    try:
+        lease = leases.read_namespaced_lease("lbspeaker-controller", INSTALL_NAMESPACE)
+    except client.ApiException as error:
+        if error.status == 404:
+            return ""
+        raise
+    return str(lease.spec.holder_identity or "")
+
+
 @pytest.fixture
 def start_controller(crds: Lab) -> Iterator[Callable[[], ControllerProcess]]:
     """Starts controllers on demand; every one is stopped when the test ends."""

@@ -9,7 +9,7 @@ from kubernetes import client
 
 from lbspeaker.lab.lab import wait_for
 from tests.conftest import INSTALL_NAMESPACE
-from tests.integration.conftest import Cluster, ControllerProcess
+from tests.integration.conftest import Cluster, ControllerProcess, lease_holder
 
 pytestmark = pytest.mark.integration
 
@@ -230,3 +230,37 @@ def test_only_the_leader_acts_and_a_standby_takes_over_when_it_dies(
         if e.reason == "IPAllocated"
     }
     assert reporters == {a.identity, b.identity}
+
+
+def test_killing_the_leader_mid_burst_loses_no_service(
+    start_controller: Callable[[], ControllerProcess], cluster: Cluster
+) -> None:
+    cluster.pool("burst", "198.51.100.192/26")
+
+    def holder() -> str:
+        return lease_holder(cluster.lab)
+
+    leader = start_controller()
+    wait_for(lambda: holder() == leader.identity)
+    standby = start_controller()
+    names = [f"b{i:02d}" for i in range(40)]
+    for name in names[:20]:
+        cluster.service(name)
+    leader.kill()
+    for name in names[20:]:
+        cluster.service(name)
+    wait_for(lambda: holder() == standby.identity, timeout=60)
+    wait_for(lambda: all(len(cluster.ips(n)) == 1 for n in names), timeout=60)
+    ips = [cluster.ips(n)[0] for n in names]
+    assert len(set(ips)) == len(names)
+    assert all(ip.startswith("198.51.100.") and int(ip.rsplit(".", 1)[1]) >= 192 for ip in ips)
+
+
+def test_a_malformed_pool_is_refused_by_the_apiserver_with_a_readable_message(
+    cluster: Cluster,
+) -> None:
+    with pytest.raises(client.ApiException) as refused:
+        cluster.pool("broken", "192.0.2.10-2001:db8::1")
+    assert refused.value.status == 422
+    assert "spec.addresses[0]" in refused.value.body
+    assert "same family" in refused.value.body or "family" in refused.value.body
