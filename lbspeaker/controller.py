@@ -11,6 +11,7 @@ import os
 import queue
 import signal
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,7 @@ from lbspeaker.k8s import translate
 from lbspeaker.k8s.events import EventRecorder, custom_reference, service_reference
 from lbspeaker.k8s.pool_status import PoolStatusWriter, accept_pools
 from lbspeaker.k8s.watch import ResourceWatch, WatchEvent
+from lbspeaker.k8s.writer import KeyedWriter, discard
 
 log = logging.getLogger("lbspeaker.controller")
 
@@ -35,6 +37,7 @@ FAILURES = Counter(
 )
 RELEASES = Counter("lbspeaker_controller_releases_total", "Services whose IPs were released")
 LEASE_NAME = "lbspeaker-controller"
+POOL_STATUS_INTERVAL = 0.5
 IS_LEADER = Gauge("lbspeaker_controller_leader", "1 while this replica leads")
 
 
@@ -52,7 +55,8 @@ class Controller:
         self.options = options
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
-        self.events = EventRecorder(self.core, "controller", options.identity)
+        self.writer = KeyedWriter()
+        self.events = EventRecorder(self.core, "controller", options.identity, self.writer)
         self.allocator = ipam.Allocator()
         self.pool_status = PoolStatusWriter(self.custom, options.namespace)
         self.queue: queue.Queue[WatchEvent] = queue.Queue()
@@ -90,21 +94,27 @@ class Controller:
     def run(self) -> None:
         """Processes events until stopped; one bad object never stops the loop."""
         self.start_watches()
+        last_flush = 0.0
         while not self.stop.is_set():
             try:
-                event = self.queue.get(timeout=0.5)
+                event: WatchEvent | None = self.queue.get(timeout=0.5)
             except queue.Empty:
-                continue
+                event = None
             try:
-                self._cache(event)
-                if not self.started and self.synced >= {"services", "namespaces", "pools"}:
-                    self._start_up()
-                elif self.started:
-                    self._handle(event)
-                if self.started and self.queue.empty():
+                if event is not None:
+                    self._cache(event)
+                    if not self.started and self.synced >= {"services", "namespaces", "pools"}:
+                        self._start_up()
+                    elif self.started:
+                        self._handle(event)
+                # Pool counts change with every allocation; during a burst, write them at
+                # most every POOL_STATUS_INTERVAL rather than once per Service.
+                now = time.monotonic()
+                if self.started and now - last_flush >= POOL_STATUS_INTERVAL:
                     self.pool_status.flush(self.allocator)
+                    last_flush = now
             except Exception:
-                log.exception("reconcile failed kind=%s type=%s", event.kind, event.type)
+                log.exception("reconcile failed event=%s", event)
 
     # -- cache -----------------------------------------------------------------------------
 
@@ -289,19 +299,24 @@ class Controller:
     def _write_status(self, service: Any, ips: tuple[ipam.IPAddress, ...]) -> None:
         ingress = [{"ip": str(ip), "ipMode": "VIP"} for ip in ips] or None
         body = {"status": {"loadBalancer": {"ingress": ingress}}}
-        meta = service.metadata
-        try:
-            updated = self.core.patch_namespaced_service_status(meta.name, meta.namespace, body)
-            self.services[translate.service_key(service)] = updated
-            log.info("status service=%s/%s ips=%s", meta.namespace, meta.name, _text(ips))
-        except client.ApiException as error:
-            if error.status != 404:
-                log.warning(
-                    "status write failed service=%s/%s error=%s",
-                    meta.namespace,
-                    meta.name,
-                    error.reason,
+        name, namespace = service.metadata.name, service.metadata.namespace
+
+        def write() -> None:
+            try:
+                # The answer is not decoded: the watch brings the updated object anyway.
+                discard(
+                    self.core.patch_namespaced_service_status(
+                        name, namespace, body, _preload_content=False
+                    )
                 )
+                log.info("status service=%s/%s ips=%s", namespace, name, _text(ips))
+            except client.ApiException as error:
+                if error.status != 404:
+                    log.warning(
+                        "status write failed service=%s/%s error=%s", namespace, name, error.reason
+                    )
+
+        self.writer.submit(f"{namespace}/{name}", write)
 
 
 def _text(ips: tuple[ipam.IPAddress, ...]) -> str:

@@ -8,16 +8,21 @@ from typing import Any
 
 from kubernetes import client
 
+from lbspeaker.k8s.writer import KeyedWriter, discard
+
 log = logging.getLogger(__name__)
 
 
 class EventRecorder:
     """Records Normal/Warning Events against an object, as `component` on `instance`."""
 
-    def __init__(self, api: client.CoreV1Api, component: str, instance: str) -> None:
+    def __init__(
+        self, api: client.CoreV1Api, component: str, instance: str, writer: KeyedWriter
+    ) -> None:
         self.api = api
         self.component = component
         self.instance = instance
+        self.writer = writer
 
     def record(
         self,
@@ -50,10 +55,14 @@ class EventRecorder:
             event.type,
             message,
         )
-        try:
-            self.api.create_namespaced_event(namespace, event)
-        except Exception as error:  # an Event is worth a log line, never a crash
-            log.warning("could not record event reason=%s error=%s", reason, error)
+
+        def write() -> None:
+            try:
+                discard(self.api.create_namespaced_event(namespace, event, _preload_content=False))
+            except Exception as error:  # an Event is worth a log line, never a crash
+                log.warning("could not record event reason=%s error=%s", reason, error)
+
+        self.writer.submit(f"{namespace}/{involved['name']}", write)
 
 
 def service_reference(service: Any) -> dict[str, Any]:
