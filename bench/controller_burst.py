@@ -35,6 +35,66 @@ def _percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
+def _install(lab: Lab) -> None:
+    lab.kubectl("apply", "-f", str(REPO / "manifests" / "crds"))
+    lab.kubectl("wait", "--for=condition=Established", "-f", str(REPO / "manifests" / "crds"))
+    lab.kubectl("create", "namespace", "lbspeaker-system", check=False)
+    lab.kubectl("create", "namespace", NAMESPACE, check=False)
+    client.CustomObjectsApi(lab.api_client()).create_namespaced_custom_object(
+        GROUP, VERSION, "lbspeaker-system", IP_ADDRESS_POOL.plural,
+        {"apiVersion": API_VERSION, "kind": IP_ADDRESS_POOL.kind,
+         "metadata": {"name": "burst"}, "spec": {"addresses": [POOL]}},
+    )  # fmt: skip
+
+
+def _burst(core: client.CoreV1Api, services: int, threads: int) -> None:
+    created: dict[str, float] = {}
+    served: dict[str, float] = {}
+    done = threading.Event()
+
+    def observe() -> None:
+        stream = watch.Watch()
+        for event in stream.stream(core.list_namespaced_service, NAMESPACE, timeout_seconds=600):
+            service = event["object"]
+            lb = service.status.load_balancer
+            if lb and lb.ingress and service.metadata.name not in served:
+                served[service.metadata.name] = time.monotonic()
+                if len(served) == services:
+                    done.set()
+                    stream.stop()
+
+    threading.Thread(target=observe, daemon=True).start()
+    time.sleep(3)  # controller start-up and leader election are not what is measured
+
+    def create(index: int) -> None:
+        name = f"s{index:05d}"
+        created[name] = time.monotonic()
+        core.create_namespaced_service(
+            NAMESPACE,
+            {"metadata": {"name": name}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+        )
+
+    burst_start = time.monotonic()
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(create, range(services)))
+    creation_done = time.monotonic() - burst_start
+    done.wait(timeout=600)
+    total = time.monotonic() - burst_start
+    latencies = [served[n] - created[n] for n in served]
+    print(f"burst of {services} LoadBalancer Services, {threads} creating threads")
+    print(f"{'measure':<34} {'value':>10}")
+    rows = [
+        ("served (IP in status)", f"{len(served)}/{services}"),
+        ("creation calls finished after", f"{creation_done:.2f} s"),
+        ("all served after", f"{total:.2f} s"),
+        ("creation -> IP p50", f"{statistics.median(latencies) * 1000:.0f} ms"),
+        ("creation -> IP p99", f"{_percentile(latencies, 0.99) * 1000:.0f} ms"),
+        ("creation -> IP max", f"{max(latencies) * 1000:.0f} ms"),
+    ]
+    for name, value in rows:
+        print(f"{name:<34} {value:>10}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--services", type=int, default=1000)
@@ -44,72 +104,14 @@ def main() -> None:
     lab = Lab.up(args.lab or f"burst{os.getpid()}", node_count=1)
     controller = None
     try:
-        lab.kubectl("apply", "-f", str(REPO / "manifests" / "crds"))
-        lab.kubectl("wait", "--for=condition=Established", "-f", str(REPO / "manifests" / "crds"))
-        lab.kubectl("create", "namespace", "lbspeaker-system", check=False)
-        lab.kubectl("create", "namespace", NAMESPACE, check=False)
-        custom = client.CustomObjectsApi(lab.api_client())
-        custom.create_namespaced_custom_object(
-            GROUP, VERSION, "lbspeaker-system", IP_ADDRESS_POOL.plural,
-            {"apiVersion": API_VERSION, "kind": IP_ADDRESS_POOL.kind,
-             "metadata": {"name": "burst"}, "spec": {"addresses": [POOL]}},
-        )  # fmt: skip
+        _install(lab)
         log = open(lab.directory / "bench-controller.log", "ab")  # noqa: SIM115
         controller = subprocess.Popen(
             [sys.executable, "-m", "lbspeaker.cli", "--log-level", "WARNING", "controller",
              "--kubeconfig", str(lab.kubeconfig), "--metrics-port", "0"],
             stdout=log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        core = lab.core_api()
-        created: dict[str, float] = {}
-        served: dict[str, float] = {}
-        done = threading.Event()
-
-        def observe() -> None:
-            stream = watch.Watch()
-            for event in stream.stream(
-                core.list_namespaced_service, NAMESPACE, timeout_seconds=600
-            ):
-                service = event["object"]
-                lb = service.status.load_balancer
-                if lb and lb.ingress and service.metadata.name not in served:
-                    served[service.metadata.name] = time.monotonic()
-                    if len(served) == args.services:
-                        done.set()
-                        stream.stop()
-
-        watcher = threading.Thread(target=observe, daemon=True)
-        watcher.start()
-        time.sleep(3)  # controller start-up and leader election are not what is measured
-
-        def create(index: int) -> None:
-            name = f"s{index:05d}"
-            created[name] = time.monotonic()
-            core.create_namespaced_service(
-                NAMESPACE,
-                {"metadata": {"name": name},
-                 "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
-            )  # fmt: skip
-
-        burst_start = time.monotonic()
-        with ThreadPoolExecutor(args.threads) as pool:
-            list(pool.map(create, range(args.services)))
-        creation_done = time.monotonic() - burst_start
-        done.wait(timeout=600)
-        total = time.monotonic() - burst_start
-        latencies = [served[n] - created[n] for n in served]
-        print(f"burst of {args.services} LoadBalancer Services, {args.threads} creating threads")
-        print(f"{'measure':<34} {'value':>10}")
-        rows = [
-            ("served (IP in status)", f"{len(served)}/{args.services}"),
-            ("creation calls finished after", f"{creation_done:.2f} s"),
-            ("all served after", f"{total:.2f} s"),
-            ("creation -> IP p50", f"{statistics.median(latencies) * 1000:.0f} ms"),
-            ("creation -> IP p99", f"{_percentile(latencies, 0.99) * 1000:.0f} ms"),
-            ("creation -> IP max", f"{max(latencies) * 1000:.0f} ms"),
-        ]
-        for name, value in rows:
-            print(f"{name:<34} {value:>10}")
+        _burst(lab.core_api(), args.services, args.threads)
     finally:
         if controller is not None:
             processes.stop(controller.pid, sys.executable)
