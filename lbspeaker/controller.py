@@ -38,6 +38,7 @@ FAILURES = Counter(
 RELEASES = Counter("lbspeaker_controller_releases_total", "Services whose IPs were released")
 LEASE_NAME = "lbspeaker-controller"
 POOL_STATUS_INTERVAL = 0.5
+RESYNC_INTERVAL = 60.0
 IS_LEADER = Gauge("lbspeaker_controller_leader", "1 while this replica leads")
 
 
@@ -95,6 +96,7 @@ class Controller:
         """Processes events until stopped; one bad object never stops the loop."""
         self.start_watches()
         last_flush = 0.0
+        last_resync = time.monotonic()
         while not self.stop.is_set():
             try:
                 event: WatchEvent | None = self.queue.get(timeout=0.5)
@@ -113,6 +115,11 @@ class Controller:
                 if self.started and now - last_flush >= POOL_STATUS_INTERVAL:
                     self.pool_status.flush(self.allocator)
                     last_flush = now
+                # Level-triggered safety net: a status write lost to an API outage is redone
+                # even if no further event arrives for that Service.
+                if self.started and now - last_resync >= RESYNC_INTERVAL:
+                    self._reconcile_all()
+                    last_resync = now
             except Exception:
                 log.exception("reconcile failed event=%s", event)
 
