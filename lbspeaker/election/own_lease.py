@@ -1,0 +1,89 @@
+"""A speaker's bookkeeping of its own Lease: when it may announce, on its own clock only.
+
+A renew is *confirmed* when the speaker's Lease watch delivers the write the renew made (match
+the resourceVersion the update returned), not merely when the update returns: a watch delivers
+writes in resourceVersion order, so from that moment the speaker has seen every Lease write
+committed before it sent the renew. The send time of its latest confirmed renew therefore
+bounds both its own validity and how complete its view of its peers is.
+"""
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+
+from lbspeaker.election.rendezvous import NodeName
+from lbspeaker.election.timing import ElectionTiming
+
+
+class Standing(StrEnum):
+    """Whether a speaker may announce, and if not, why."""
+
+    UNCONFIRMED = "Unconfirmed"
+    """No confirmed renew since start: its view of the peers cannot be trusted yet."""
+    WARMING_UP = "WarmingUp"
+    """Its tenure is too young for every serving peer to have seen it."""
+    SERVING = "Serving"
+    FENCED = "Fenced"
+    """No renew confirmed for the validity window: others may soon take its IPs over."""
+    RELEASED = "Released"
+    """It handed its IPs over (shutdown) and has not started a new tenure."""
+
+
+@dataclass(frozen=True)
+class OwnLease:
+    """What a speaker knows of its own Lease, times on its own monotonic clock.
+
+    `renewed_at`: the send time of its latest confirmed renew; its view of peers is complete up
+    to there. `tenure_started_at`: when the current unbroken run of confirmed renews began (no
+    confirmation came `validity` or more after the previous one was sent); None when released
+    or never confirmed. `released_at`: when it released its Lease, if it did.
+    """
+
+    node: NodeName
+    renewed_at: float | None = None
+    tenure_started_at: float | None = None
+    released_at: float | None = None
+
+    def renew_confirmed(
+        self, sent_at: float, confirmed_at: float, timing: ElectionTiming
+    ) -> "OwnLease":
+        """The bookkeeping after the watch delivered the write of a renew sent at `sent_at`.
+
+        Only renews writing `released: false` count; the release write itself is not one.
+        """
+        renewed_at = sent_at if self.renewed_at is None else max(self.renewed_at, sent_at)
+        if self.released_at is not None and sent_at <= self.released_at:
+            # In flight when the speaker released: its write precedes the release write, so it
+            # proves how far the view reaches but must not start a tenure the release then ends.
+            return replace(self, renewed_at=renewed_at)
+        continuing = (
+            self.tenure_started_at is not None
+            and self.renewed_at is not None
+            and confirmed_at - self.renewed_at < timing.validity
+        )
+        # After a lapse the speaker may have been taken over: it starts a new tenure and warms
+        # up again, which is what keeps a reconnecting node from announcing beside its
+        # successor (kube-vip #1579, MetalLB #589).
+        tenure_started_at = self.tenure_started_at if continuing else confirmed_at
+        return replace(self, renewed_at=renewed_at, tenure_started_at=tenure_started_at)
+
+    def release(self, at: float) -> "OwnLease":
+        """The bookkeeping once the speaker decides to hand its IPs over, at `at`.
+
+        Apply the (empty) decision that follows, stop announcing, and only then write the Lease
+        with `released: true`: a successor takes over as soon as it sees that write.
+        """
+        return replace(self, tenure_started_at=None, released_at=at)
+
+    def valid_until(self, timing: ElectionTiming) -> float | None:
+        """When the speaker must have stopped announcing unless a renew is confirmed first."""
+        return None if self.renewed_at is None else self.renewed_at + timing.validity
+
+    def standing(self, now: float, warm_up: float, timing: ElectionTiming) -> Standing:
+        """Whether the speaker may announce at `now`, with tenures needing `warm_up` seconds."""
+        if self.tenure_started_at is None or self.renewed_at is None:
+            return Standing.UNCONFIRMED if self.released_at is None else Standing.RELEASED
+        if now - self.renewed_at >= timing.validity:
+            return Standing.FENCED
+        if now - self.tenure_started_at < warm_up:
+            return Standing.WARMING_UP
+        return Standing.SERVING
