@@ -29,6 +29,31 @@ def _cmd_controller(args: argparse.Namespace) -> int:
     return controller.run(options, args.kubeconfig, args.metrics_port, args.lease_seconds)
 
 
+def _cmd_speaker(args: argparse.Namespace) -> int:
+    import os
+
+    from lbspeaker import speaker
+    from lbspeaker.election.timing import ElectionTiming
+
+    node = args.node_name or os.environ.get("NODE_NAME")
+    if not node:
+        print("lbspeaker speaker: --node-name or $NODE_NAME is required", file=sys.stderr)
+        return 2
+    timing = ElectionTiming(
+        lease_duration_seconds=args.lease_seconds,
+        renew_interval=args.renew_interval,
+        self_fence_margin=args.fence_margin,
+        expiry_margin=args.fence_margin,
+    )
+    options = speaker.SpeakerOptions(
+        node=node,
+        namespace=args.namespace,
+        claim_unset_class=not args.only_own_class,
+        timing=timing,
+    )
+    return speaker.run(options, args.kubeconfig, args.metrics_port)
+
+
 def _cmd_lab(args: argparse.Namespace) -> int:
     from lbspeaker.lab import cli as lab_cli
 
@@ -69,7 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     speaker = commands.add_parser("speaker", help="announce Service IPs from this node")
     speaker.add_argument("--node-name", help="this node's name (default: $NODE_NAME)")
-    speaker.set_defaults(handler=_cmd_not_yet)
+    speaker.add_argument("--kubeconfig", help="default: in-cluster, else ~/.kube/config")
+    speaker.add_argument("--namespace", default="lbspeaker-system")
+    speaker.add_argument("--only-own-class", action="store_true")
+    speaker.add_argument("--metrics-port", type=int, default=7473, help="0 disables")
+    speaker.add_argument(
+        "--lease-seconds", type=int, default=3, help="this node's Lease duration (whole seconds)"
+    )
+    speaker.add_argument("--renew-interval", type=float, default=1.0)
+    speaker.add_argument(
+        "--fence-margin",
+        type=float,
+        default=0.5,
+        help="stop announcing this long before peers may consider our Lease expired",
+    )
+    speaker.set_defaults(handler=_cmd_speaker)
 
     lab = commands.add_parser("lab", help="local control plane and namespace network")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")

@@ -100,7 +100,7 @@ def service_from(service: Any, namespace_labels: Mapping[str, str]) -> ipam.Serv
     )
 
 
-def _selector(model: api.LabelSelector) -> ipam.LabelSelector:
+def label_selector(model: api.LabelSelector) -> ipam.LabelSelector:
     return ipam.LabelSelector(
         match_labels=dict(model.match_labels),
         match_expressions=tuple(
@@ -132,7 +132,7 @@ def pool_from(obj: Mapping[str, Any]) -> ipam.IPAddressPool | PoolProblem:
         allocation=ipam.ServiceAllocation(
             priority=allocation.priority,
             namespaces=frozenset(allocation.namespaces),
-            namespace_selectors=tuple(_selector(s) for s in allocation.namespace_selectors),
-            service_selectors=tuple(_selector(s) for s in allocation.service_selectors),
+            namespace_selectors=tuple(label_selector(s) for s in allocation.namespace_selectors),
+            service_selectors=tuple(label_selector(s) for s in allocation.service_selectors),
         ),
     )

@@ -1,0 +1,103 @@
+"""The speaker's own Lease (one per node) and reading peers' Leases into election values."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+from typing import Any
+
+from kubernetes import client
+
+from lbspeaker.election.leases import NodeLease
+
+log = logging.getLogger(__name__)
+
+LEASE_PREFIX = "lbspeaker-speaker-"
+RELEASED_ANNOTATION = "lbspeaker.io/released"
+SPEAKER_LABELS = {"app.kubernetes.io/name": "lbspeaker", "app.kubernetes.io/component": "speaker"}
+SPEAKER_SELECTOR = ",".join(f"{k}={v}" for k, v in SPEAKER_LABELS.items())
+
+
+def lease_name(node: str) -> str:
+    return f"{LEASE_PREFIX}{node}"
+
+
+def node_lease_from(lease: Any) -> NodeLease | None:
+    """The election's view of a speaker Lease; None for a Lease that is not one of ours."""
+    spec = lease.spec
+    if spec is None or not spec.holder_identity:
+        return None
+    annotations = lease.metadata.annotations or {}
+    return NodeLease(
+        holder=spec.holder_identity,
+        renew_time=spec.renew_time,
+        duration_seconds=int(spec.lease_duration_seconds or 1),
+        released=annotations.get(RELEASED_ANNOTATION) == "true",
+        resource_version=str(lease.metadata.resource_version),
+    )
+
+
+class LeaseKeeper:
+    """Writes this node's Lease; each write is a compare-and-swap on its resourceVersion."""
+
+    def __init__(
+        self, api: client.CoordinationV1Api, namespace: str, node: str, duration_seconds: int
+    ) -> None:
+        self.api = api
+        self.namespace = namespace
+        self.node = node
+        self.duration_seconds = duration_seconds
+        self.current: Any = None
+
+    def _body(self, released: bool) -> Any:
+        now = datetime.datetime.now(datetime.UTC)
+        metadata = client.V1ObjectMeta(
+            name=lease_name(self.node),
+            namespace=self.namespace,
+            labels=dict(SPEAKER_LABELS),
+            annotations={RELEASED_ANNOTATION: "true" if released else "false"},
+        )
+        if self.current is not None:
+            metadata.resource_version = self.current.metadata.resource_version
+        spec = client.V1LeaseSpec(
+            holder_identity=self.node,
+            lease_duration_seconds=self.duration_seconds,
+            renew_time=now,
+            acquire_time=(self.current.spec.acquire_time if self.current is not None else now),
+        )
+        return client.V1Lease(metadata=metadata, spec=spec)
+
+    def write(self, released: bool = False) -> str | None:
+        """Renews (or releases); returns the new resourceVersion, or None if it failed."""
+        for _ in range(2):
+            try:
+                if self.current is None:
+                    self.current = self._read()
+                if self.current is None:
+                    self.current = self.api.create_namespaced_lease(
+                        self.namespace, self._body(released)
+                    )
+                    return str(self.current.metadata.resource_version)
+                self.current = self.api.replace_namespaced_lease(
+                    lease_name(self.node), self.namespace, self._body(released)
+                )
+                return str(self.current.metadata.resource_version)
+            except client.ApiException as error:
+                # 409: someone (a previous run of this speaker) wrote it meanwhile; re-read.
+                self.current = None
+                if error.status not in (404, 409):
+                    log.warning("lease write failed node=%s status=%s", self.node, error.status)
+                    return None
+            except Exception as error:  # API unreachable: the election fences us in time
+                log.warning("lease write failed node=%s error=%s", self.node, error)
+                self.current = None
+                return None
+        return None
+
+    def _read(self) -> Any:
+        try:
+            return self.api.read_namespaced_lease(lease_name(self.node), self.namespace)
+        except client.ApiException as error:
+            if error.status != 404:
+                raise
+        return None
