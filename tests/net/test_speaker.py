@@ -1,0 +1,240 @@
+"""Layer-2 speakers in three node namespaces, a client on the same segment, a real apiserver."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from kubernetes import client
+
+from lbspeaker.api.kinds import API_VERSION, GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSION
+from lbspeaker.lab import processes
+from lbspeaker.lab.lab import Lab, wait_for
+from lbspeaker.lab.topology import Host
+from tests.conftest import INSTALL_NAMESPACE
+
+pytestmark = pytest.mark.net
+
+POOL = "l2-lan"
+FAILOVER_TIMEOUT = 30
+
+
+class Speakers:
+    """One speaker process per node namespace, started, killed and stopped by PID."""
+
+    def __init__(self, lab: Lab) -> None:
+        self.lab = lab
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, node: Host) -> None:
+        log = open(self.lab.directory / f"speaker-{node.name}.log", "ab")  # noqa: SIM115
+        self.running[node.name] = subprocess.Popen(
+            ["ip", "netns", "exec", node.netns, sys.executable, "-m", "lbspeaker.cli",
+             "speaker", "--node-name", node.name, "--kubeconfig", str(self.lab.kubeconfig),
+             "--metrics-port", "0"],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+    def signal(self, node: str, signum: int) -> None:
+        process = self.running.pop(node)
+        process.send_signal(signum)
+        process.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for process in self.running.values():
+            processes.stop(process.pid, sys.executable)
+            process.wait()
+        self.running.clear()
+
+
+@pytest.fixture(scope="module")
+def l2(crds: Lab) -> Iterator[tuple[Lab, Speakers, str]]:
+    """Controller, three speakers, a pool on the node LAN and an advertisement for it."""
+    namespace = f"l2-{uuid.uuid4().hex[:6]}"
+    core = crds.core_api()
+    custom = client.CustomObjectsApi(crds.api_client())
+    core.create_namespace({"metadata": {"name": namespace}})
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, INSTALL_NAMESPACE, IP_ADDRESS_POOL.plural,
+        {"apiVersion": API_VERSION, "kind": IP_ADDRESS_POOL.kind, "metadata": {"name": POOL},
+         "spec": {"addresses": ["192.0.2.200-192.0.2.239", "2001:db8:0:1::200/123"],
+                  "serviceAllocation": {"namespaces": [namespace]}}},
+    )  # fmt: skip
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, INSTALL_NAMESPACE, L2_ADVERTISEMENT.plural,
+        {"apiVersion": API_VERSION, "kind": L2_ADVERTISEMENT.kind, "metadata": {"name": POOL},
+         "spec": {"ipAddressPools": [POOL]}},
+    )  # fmt: skip
+    log = open(crds.directory / "l2-controller.log", "ab")  # noqa: SIM115
+    controller = subprocess.Popen(
+        [sys.executable, "-m", "lbspeaker.cli", "controller", "--kubeconfig",
+         str(crds.kubeconfig), "--metrics-port", "0", "--lease-seconds", "0"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    speakers = Speakers(crds)
+    for node in crds.nodes:
+        speakers.start(node)
+    try:
+        yield crds, speakers, namespace
+    finally:
+        speakers.stop_all()
+        processes.stop(controller.pid, sys.executable)
+        controller.wait()
+        custom.delete_namespaced_custom_object(
+            GROUP, VERSION, INSTALL_NAMESPACE, L2_ADVERTISEMENT.plural, POOL
+        )
+        custom.delete_namespaced_custom_object(
+            GROUP, VERSION, INSTALL_NAMESPACE, IP_ADDRESS_POOL.plural, POOL
+        )
+        core.delete_namespace(namespace)
+
+
+def _service(lab: Lab, namespace: str, name: str, **spec: Any) -> list[str]:
+    lab.core_api().create_namespaced_service(
+        namespace,
+        {"metadata": {"name": name},
+         "spec": {"type": "LoadBalancer", "selector": {"app": name}, "ports": [{"port": 80}],
+                  **spec}},
+    )  # fmt: skip
+
+    def ips() -> list[str]:
+        service = lab.core_api().read_namespaced_service(name, namespace)
+        ingress = service.status.load_balancer.ingress if service.status.load_balancer else None
+        return [i.ip for i in ingress or []]
+
+    wait_for(ips, timeout=30)
+    return ips()
+
+
+def _macs(lab: Lab) -> dict[str, str]:
+    macs = {}
+    for node in lab.nodes:
+        link = json.loads(lab.exec_in(node, ["ip", "-j", "link", "show", "eth0"]).stdout)[0]
+        macs[link["address"]] = node.name
+    return macs
+
+
+def _answering_nodes(lab: Lab, ip: str) -> list[str]:
+    """Which nodes answer an ARP (IPv4) or neighbour solicitation (IPv6) for `ip`, in order."""
+    if ":" in ip:
+        result = lab.exec_in(
+            lab.client, ["ndisc6", "-m", "-n", "-r", "1", "-w", "1000", ip, "eth0"], check=False
+        )
+        found = re.findall(r"Target link-layer address: ([0-9A-F:]+)", result.stdout)
+    else:
+        result = lab.exec_in(
+            lab.client, ["arping", "-c", "2", "-w", "2", "-I", "eth0", ip], check=False
+        )
+        found = re.findall(r"bytes from ([0-9a-f:]+) ", result.stdout)
+    macs = _macs(lab)
+    return [macs.get(mac.lower(), mac) for mac in found]
+
+
+def _owner(lab: Lab, ip: str) -> str | None:
+    answers = set(_answering_nodes(lab, ip))
+    return answers.pop() if len(answers) == 1 else None
+
+
+def _announcing_events(lab: Lab, namespace: str, name: str) -> list[str]:
+    events = lab.core_api().list_namespaced_event(
+        namespace, field_selector=f"involvedObject.name={name}"
+    )
+    return [e.message for e in events.items if e.reason == "L2Announcing"]
+
+
+def test_each_vip_is_answered_by_exactly_one_node_the_one_its_event_names(
+    l2: tuple[Lab, Speakers, str],
+) -> None:
+    lab, _, namespace = l2
+    [vip] = _service(lab, namespace, "web")
+    wait_for(lambda: _owner(lab, vip) is not None, timeout=FAILOVER_TIMEOUT)
+    answers = _answering_nodes(lab, vip)
+    assert len(answers) == 2 and len(set(answers)) == 1
+    owner = answers[0]
+    wait_for(lambda: _announcing_events(lab, namespace, "web"), timeout=30)
+    assert _announcing_events(lab, namespace, "web") == [f"node {owner} announces {vip} on eth0"]
+
+
+def test_ipv6_vip_is_answered_by_exactly_one_node(l2: tuple[Lab, Speakers, str]) -> None:
+    lab, _, namespace = l2
+    [vip] = _service(lab, namespace, "web6", ipFamilies=["IPv6"])
+    wait_for(lambda: _owner(lab, vip) is not None, timeout=FAILOVER_TIMEOUT)
+    assert len(set(_answering_nodes(lab, vip))) == 1
+
+
+def test_killing_the_owner_moves_the_vip_and_the_clients_neighbour_entry(
+    l2: tuple[Lab, Speakers, str],
+) -> None:
+    lab, speakers, namespace = l2
+    [vip] = _service(lab, namespace, "failover")
+    wait_for(lambda: _owner(lab, vip) is not None, timeout=FAILOVER_TIMEOUT)
+    owner = _owner(lab, vip)
+    assert owner is not None
+    # The client's kernel learns the VIP's MAC (the ping itself need not be answered).
+    lab.exec_in(lab.client, ["ping", "-c", "1", "-W", "1", vip], check=False)
+    speakers.signal(owner, signal.SIGKILL)
+    try:
+        wait_for(lambda: _owner(lab, vip) not in (None, owner), timeout=FAILOVER_TIMEOUT)
+        successor = _owner(lab, vip)
+        macs = {name: mac for mac, name in _macs(lab).items()}
+
+        def neighbour_mac() -> str:
+            entries = json.loads(lab.exec_in(lab.client, ["ip", "-j", "neigh", "show", vip]).stdout)
+            return str(entries[0].get("lladdr", "")) if entries else ""
+
+        # Gratuitous ARP from the successor updated the client's existing entry.
+        wait_for(lambda: neighbour_mac() == macs[str(successor)], timeout=10)
+        assert neighbour_mac() == macs[str(successor)]
+    finally:
+        speakers.start(lab.topology.node(owner))
+
+
+def test_sigterm_hands_the_vip_to_another_node(l2: tuple[Lab, Speakers, str]) -> None:
+    lab, speakers, namespace = l2
+    [vip] = _service(lab, namespace, "handoff")
+    wait_for(lambda: _owner(lab, vip) is not None, timeout=FAILOVER_TIMEOUT)
+    owner = _owner(lab, vip)
+    assert owner is not None
+    speakers.signal(owner, signal.SIGTERM)
+    try:
+        wait_for(lambda: _owner(lab, vip) not in (None, owner), timeout=FAILOVER_TIMEOUT)
+        assert _owner(lab, vip) != owner
+    finally:
+        speakers.start(lab.topology.node(owner))
+
+
+def test_local_traffic_policy_follows_the_ready_endpoint(l2: tuple[Lab, Speakers, str]) -> None:
+    lab, _, namespace = l2
+    core = lab.core_api()
+    [vip] = _service(lab, namespace, "local", externalTrafficPolicy="Local")
+
+    def run_pod_on(node: str) -> None:
+        name = f"local-{node}"
+        core.create_namespaced_pod(
+            namespace,
+            {"metadata": {"name": name, "labels": {"app": "local"}},
+             "spec": {"nodeName": node,
+                      "containers": [{"name": "c", "image": "example.invalid/x"}]}},
+        )  # fmt: skip
+        ip = str(lab.topology.node(node).ipv4)
+        core.patch_namespaced_pod_status(
+            name, namespace,
+            {"status": {"phase": "Running", "podIP": ip, "podIPs": [{"ip": ip}],
+                        "conditions": [{"type": "Ready", "status": "True"}]}},
+        )  # fmt: skip
+
+    # No ready endpoint anywhere: nobody announces.
+    assert _answering_nodes(lab, vip) == []
+    run_pod_on("node3")
+    wait_for(lambda: _owner(lab, vip) == "node3", timeout=FAILOVER_TIMEOUT)
+    core.delete_namespaced_pod("local-node3", namespace, grace_period_seconds=0)
+    run_pod_on("node1")
+    wait_for(lambda: _owner(lab, vip) == "node1", timeout=FAILOVER_TIMEOUT)
+    assert _owner(lab, vip) == "node1"
