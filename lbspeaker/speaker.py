@@ -79,7 +79,7 @@ class Speaker:
         self.candidates: dict[ipam.IPAddress, frozenset[str]] = {}
         self.owned: frozenset[ipam.IPAddress] = frozenset()
         self.plan_dirty = True
-        self.expiry_renew_at: float | None = None
+        self.expiry_renew_requested: float | None = None
 
     # -- threads ---------------------------------------------------------------------------
 
@@ -244,9 +244,14 @@ class Speaker:
         STANDING.set(1 if decision.standing.value == "Serving" else 0)
         if decision.owned != self.owned:
             self._apply(decision.owned)
-        if decision.expiry_renew_at is not None and decision.expiry_renew_at <= now:
-            self.renew_now.set()
-        times = [t for t in (decision.review_at, decision.expiry_renew_at) if t is not None]
+        renew_at = decision.expiry_renew_at
+        if renew_at is not None and renew_at <= now:
+            # One early renew per expiry instant: its confirmation lets a silent peer expire.
+            if renew_at != self.expiry_renew_requested:
+                self.expiry_renew_requested = renew_at
+                self.renew_now.set()
+            renew_at = None
+        times = [t for t in (decision.review_at, renew_at) if t is not None]
         return min(times) if times else None
 
     def _apply(self, owned: frozenset[ipam.IPAddress]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import threading
 from typing import Any
 
 from kubernetes import client
@@ -48,6 +49,10 @@ class LeaseKeeper:
         self.node = node
         self.duration_seconds = duration_seconds
         self.current: Any = None
+        # The renewer thread and the shutdown path both write; once released, a renew still
+        # in flight must not flip the Lease back to held (its successor may already announce).
+        self.lock = threading.Lock()
+        self.released = False
 
     def _body(self, released: bool) -> Any:
         now = datetime.datetime.now(datetime.UTC)
@@ -69,6 +74,14 @@ class LeaseKeeper:
 
     def write(self, released: bool = False) -> str | None:
         """Renews (or releases); returns the new resourceVersion, or None if it failed."""
+        with self.lock:
+            if self.released:
+                return None
+            version = self._write(released)
+            self.released = released
+            return version
+
+    def _write(self, released: bool) -> str | None:
         for _ in range(2):
             try:
                 if self.current is None:
