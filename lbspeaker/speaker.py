@@ -262,16 +262,25 @@ class Speaker:
         CHANGES.labels(change="gained").inc(len(change.gained))
         CHANGES.labels(change="lost").inc(len(change.lost))
         for ip in sorted(change.gained, key=lambda a: (a.version, int(a))):
-            where = ",".join(placed.get(ip, ())) or "no interface"
-            log.info("announcing ip=%s node=%s interfaces=%s", ip, self.options.node, where)
+            interfaces = placed.get(ip, ())
+            if interfaces:
+                reason, warning = "L2Announcing", False
+                message = f"node {self.options.node} announces {ip} on {','.join(interfaces)}"
+                log.info(
+                    "announcing ip=%s node=%s interfaces=%s", ip, self.options.node, interfaces
+                )
+            else:
+                wanted = sorted(self.announcements[ip].interfaces or ())
+                reason, warning = "L2InterfaceMissing", True
+                message = (
+                    f"node {self.options.node} owns {ip} but has none of the interfaces "
+                    f"{wanted or 'on its subnet'} to answer on"
+                )
+                log.warning("no interface ip=%s node=%s wanted=%s", ip, self.options.node, wanted)
             for key in sorted(self.announcements[ip].services):
                 service = self.services.get((key.namespace, key.name))
                 if service is not None:
-                    self.events.record(
-                        service_reference(service),
-                        "L2Announcing",
-                        f"node {self.options.node} announces {ip} on {where}",
-                    )
+                    self.events.record(service_reference(service), reason, message, warning)
         for ip in change.lost:
             log.info("withdrawn ip=%s node=%s", ip, self.options.node)
 
@@ -282,6 +291,28 @@ class Speaker:
         self.announcer.stop()
         self.keeper.write(released=True)
         log.info("released node=%s", self.options.node)
+
+
+def warn_about_kernel_settings() -> None:
+    """Logs when the kernel itself would answer ARP for VIPs bound locally (kube-proxy IPVS
+    binds them to kube-ipvs0, tests to lo): then two nodes answer and ownership means nothing."""
+    try:
+        with open("/proc/sys/net/ipv4/conf/all/arp_ignore") as ignore:
+            arp_ignore = int(ignore.read())
+        with open("/proc/sys/net/ipv4/conf/all/arp_announce") as announce:
+            arp_announce = int(announce.read())
+    except (OSError, ValueError):
+        return
+    if arp_ignore == 0:
+        log.warning(
+            "net.ipv4.conf.all.arp_ignore=0: this node's kernel answers ARP for any local "
+            "address, a VIP bound by kube-proxy included; set arp_ignore=1 (and arp_announce=2)"
+        )
+    elif arp_announce == 0:
+        log.warning(
+            "net.ipv4.conf.all.arp_announce=0: the kernel may use a VIP as ARP source address; "
+            "set arp_announce=2"
+        )
 
 
 def _key(obj: Any) -> Any:
@@ -296,6 +327,7 @@ def run(options: SpeakerOptions, kubeconfig: str | None, metrics_port: int) -> i
     if metrics_port:
         start_http_server(metrics_port)
     speaker = Speaker(options, api_client)
+    warn_about_kernel_settings()
 
     def terminate(signum: int, frame: object) -> None:
         speaker.shutdown()

@@ -238,3 +238,66 @@ def test_local_traffic_policy_follows_the_ready_endpoint(l2: tuple[Lab, Speakers
     run_pod_on("node1")
     wait_for(lambda: _owner(lab, vip) == "node1", timeout=FAILOVER_TIMEOUT)
     assert _owner(lab, vip) == "node1"
+
+
+def test_node_selectors_and_interface_lists_of_the_advertisement_are_honoured(
+    l2: tuple[Lab, Speakers, str],
+) -> None:
+    lab, _, namespace = l2
+    custom = client.CustomObjectsApi(lab.api_client())
+
+    def pool_with_ad(name: str, address: str, ad_spec: dict[str, Any]) -> None:
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, INSTALL_NAMESPACE, IP_ADDRESS_POOL.plural,
+            {"apiVersion": API_VERSION, "kind": IP_ADDRESS_POOL.kind, "metadata": {"name": name},
+             "spec": {"addresses": [address], "autoAssign": False,
+                      "serviceAllocation": {"namespaces": [namespace]}}},
+        )  # fmt: skip
+        custom.create_namespaced_custom_object(
+            GROUP, VERSION, INSTALL_NAMESPACE, L2_ADVERTISEMENT.plural,
+            {"apiVersion": API_VERSION, "kind": L2_ADVERTISEMENT.kind, "metadata": {"name": name},
+             "spec": {"ipAddressPools": [name], **ad_spec}},
+        )  # fmt: skip
+
+    pool_with_ad(
+        "l2-pinned",
+        "192.0.2.198/32",
+        {"nodeSelectors": [{"matchLabels": {"kubernetes.io/hostname": "node2"}}]},
+    )
+    pool_with_ad("l2-nowhere", "192.0.2.197/32", {"interfaces": ["eth9"]})
+    try:
+        lab.core_api().create_namespaced_service(
+            namespace,
+            {"metadata": {"name": "pinned",
+                          "annotations": {"lbspeaker.io/address-pool": "l2-pinned"}},
+             "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+        )  # fmt: skip
+        lab.core_api().create_namespaced_service(
+            namespace,
+            {"metadata": {"name": "nowhere",
+                          "annotations": {"lbspeaker.io/address-pool": "l2-nowhere"}},
+             "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+        )  # fmt: skip
+        wait_for(lambda: _owner(lab, "192.0.2.198") == "node2", timeout=FAILOVER_TIMEOUT)
+
+        # Its advertisement names an interface no node has: nobody answers, and the owner
+        # says so in a Warning on the Service.
+        def missing() -> list[str]:
+            events = lab.core_api().list_namespaced_event(
+                namespace, field_selector="involvedObject.name=nowhere"
+            )
+            return [e.message for e in events.items if e.reason == "L2InterfaceMissing"]
+
+        wait_for(missing, timeout=30)
+        assert "eth9" in missing()[0]
+        assert _answering_nodes(lab, "192.0.2.197") == []
+        assert _owner(lab, "192.0.2.198") == "node2"
+    finally:
+        for name in ("l2-pinned", "l2-nowhere"):
+            lab.core_api().delete_namespaced_service(name.removeprefix("l2-"), namespace)
+            custom.delete_namespaced_custom_object(
+                GROUP, VERSION, INSTALL_NAMESPACE, L2_ADVERTISEMENT.plural, name
+            )
+            custom.delete_namespaced_custom_object(
+                GROUP, VERSION, INSTALL_NAMESPACE, IP_ADDRESS_POOL.plural, name
+            )
