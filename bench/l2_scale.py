@@ -1,0 +1,205 @@
+"""Layer-2 speakers at scale: 1,000 Services over N nodes — ownership spread, API write load
+of all speakers together, speaker CPU and memory in steady state.
+
+    .venv/bin/python bench/l2_scale.py --nodes 3 --services 1000
+    .venv/bin/python bench/l2_scale.py --nodes 10 --services 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from kubernetes import client
+
+from lbspeaker.api.kinds import API_VERSION, GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSION
+from lbspeaker.lab import processes
+from lbspeaker.lab.lab import Lab, wait_for
+
+REPO = Path(__file__).resolve().parents[1]
+POOL = "198.18.251.0-198.18.255.255"  # above every lab slot's control-plane /24
+METRICS_PORT = 7473
+WINDOW = 20.0
+
+
+def _metric(text: str, name: str) -> float:
+    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
+    return float(match.group(1)) if match else 0.0
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _rss_mib(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        kib = int(re.search(r"VmRSS:\s+(\d+)", status.read()).group(1))  # type: ignore[union-attr]
+    return kib / 1024
+
+
+def _apiserver_writes(lab: Lab) -> dict[str, float]:
+    """Cumulative apiserver write requests by resource (leases, events, ...)."""
+    raw = lab.kubectl("get", "--raw", "/metrics").stdout
+    counts: dict[str, float] = {}
+    pattern = r"^apiserver_request_total\{([^}]*)\} ([0-9.e+]+)$"
+    for labels, value in re.findall(pattern, raw, re.M):
+        fields = dict(re.findall(r'(\w+)="([^"]*)"', labels))
+        if fields.get("verb") in ("POST", "PUT", "PATCH", "DELETE"):
+            resource = fields.get("resource", "")
+            counts[resource] = counts.get(resource, 0.0) + float(value)
+    return counts
+
+
+def _install(lab: Lab, services: int) -> subprocess.Popen[bytes]:
+    crds = str(REPO / "manifests" / "crds")
+    lab.kubectl("apply", "-f", crds)
+    lab.kubectl("wait", "--for=condition=Established", "-f", crds)
+    lab.kubectl("create", "namespace", "lbspeaker-system", check=False)
+    lab.kubectl("create", "namespace", "scale", check=False)
+    custom = client.CustomObjectsApi(lab.api_client())
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, "lbspeaker-system", IP_ADDRESS_POOL.plural,
+        {"apiVersion": API_VERSION, "kind": IP_ADDRESS_POOL.kind, "metadata": {"name": "scale"},
+         "spec": {"addresses": [POOL]}},
+    )  # fmt: skip
+    # The pool is off the node LAN, so name the interface rather than rely on the subnet rule.
+    custom.create_namespaced_custom_object(
+        GROUP, VERSION, "lbspeaker-system", L2_ADVERTISEMENT.plural,
+        {"apiVersion": API_VERSION, "kind": L2_ADVERTISEMENT.kind, "metadata": {"name": "scale"},
+         "spec": {"interfaces": ["eth0"]}},
+    )  # fmt: skip
+    log = open(lab.directory / "controller.log", "ab")  # noqa: SIM115
+    controller = subprocess.Popen(
+        [sys.executable, "-m", "lbspeaker.cli", "--log-level", "WARNING", "controller",
+         "--kubeconfig", str(lab.kubeconfig), "--metrics-port", "0", "--lease-seconds", "0"],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    core = lab.core_api()
+
+    def create(index: int) -> None:
+        core.create_namespaced_service(
+            "scale",
+            {"metadata": {"name": f"s{index:05d}"},
+             "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+        )  # fmt: skip
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(create, range(services)))
+    return controller
+
+
+def _start_speakers(lab: Lab) -> dict[str, subprocess.Popen[bytes]]:
+    speakers = {}
+    for node in lab.nodes:
+        log = open(lab.directory / f"speaker-{node.name}.log", "ab")  # noqa: SIM115
+        speakers[node.name] = subprocess.Popen(
+            ["ip", "netns", "exec", node.netns, sys.executable, "-m", "lbspeaker.cli",
+             "--log-level", "WARNING", "speaker", "--node-name", node.name,
+             "--kubeconfig", str(lab.kubeconfig), "--metrics-port", str(METRICS_PORT)],
+            stdout=log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    return speakers
+
+
+def _event_reasons(lab: Lab) -> None:
+    reasons: dict[str, int] = {}
+    for event in lab.core_api().list_namespaced_event("scale").items:
+        key = f"{event.reason}/{event.reporting_instance}"
+        reasons[key] = reasons.get(key, 0) + 1
+    print("events by reason/instance:", dict(sorted(reasons.items(), key=lambda i: -i[1])[:6]))
+
+
+def _top(rate: dict[str, float]) -> list[tuple[str, float]]:
+    return sorted(rate.items(), key=lambda item: -item[1])[:4]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--services", type=int, default=1000)
+    args = parser.parse_args()
+    lab = Lab.up(f"scale{os.getpid()}", node_count=args.nodes)
+    speakers: dict[str, subprocess.Popen[bytes]] = {}
+    controller = None
+    try:
+        controller = _install(lab, args.services)
+        core = lab.core_api()
+
+        def served() -> int:
+            items = core.list_namespaced_service("scale").items
+            return sum(
+                1 for s in items if s.status.load_balancer and s.status.load_balancer.ingress
+            )
+
+        # The controller's part is measured by bench/controller_burst.py; start the speakers
+        # once every Service has its IP.
+        wait_for(lambda: served() == args.services, timeout=600, interval=1.0)
+        started = time.monotonic()
+        speakers.update(_start_speakers(lab))
+
+        def owned() -> dict[str, float]:
+            counts = {}
+            for node in lab.nodes:
+                url = f"http://{node.cp_ipv4}:{METRICS_PORT}/metrics"
+                try:
+                    with urllib.request.urlopen(url, timeout=2) as response:
+                        text = response.read().decode()
+                except OSError:
+                    continue
+                counts[node.name] = _metric(text, "lbspeaker_l2_owned_ips")
+            return counts
+
+        wait_for(lambda: sum(owned().values()) == args.services, timeout=600, interval=0.5)
+        converged = time.monotonic() - started
+        counts = owned()
+        time.sleep(15)  # let start-up churn (Events of IPs that moved as peers warmed up) drain
+        writes_before = _apiserver_writes(lab)
+        cpu_before = {n: _cpu_seconds(p.pid) for n, p in speakers.items()}
+        time.sleep(WINDOW)
+        writes_after = _apiserver_writes(lab)
+        cpu = {n: (_cpu_seconds(p.pid) - cpu_before[n]) / WINDOW * 100 for n, p in speakers.items()}
+        rss = {n: _rss_mib(p.pid) for n, p in speakers.items()}
+        mean = args.services / args.nodes
+        rate = {
+            r: (writes_after.get(r, 0.0) - writes_before.get(r, 0.0)) / WINDOW for r in writes_after
+        }
+        print(f"layer-2 scale: {args.services} Services, {args.nodes} nodes")
+        print(f"{'measure':<44} value")
+        rows = [
+            ("speakers start -> every IP owned", f"{converged:.1f} s"),
+            ("owned per node min / max (mean)", f"{min(counts.values()):.0f} / "
+             f"{max(counts.values()):.0f} ({mean:.0f})"),
+            ("max / mean", f"{max(counts.values()) / mean:.2f}"),
+            ("API writes/s, steady state, all clients", f"{sum(rate.values()):.1f}"),
+            ("  of which Lease writes/s", f"{rate.get('leases', 0.0):.1f}"),
+            ("speaker CPU % median / max (steady)", f"{statistics.median(cpu.values()):.1f} / "
+             f"{max(cpu.values()):.1f}"),
+            ("speaker RSS MiB median / max", f"{statistics.median(rss.values()):.0f} / "
+             f"{max(rss.values()):.0f}"),
+        ]  # fmt: skip
+        for name, value in rows:
+            print(f"{name:<44} {value}")
+        _event_reasons(lab)
+        print("writes/s by resource: " + ", ".join(f"{r or '-'} {v:.1f}" for r, v in _top(rate)))
+    finally:
+        for process in speakers.values():
+            processes.stop(process.pid, sys.executable)
+            process.wait()
+        if controller is not None:
+            processes.stop(controller.pid, sys.executable)
+            controller.wait()
+        lab.down()
+
+
+if __name__ == "__main__":
+    main()
