@@ -1,33 +1,208 @@
-"""The README's first command. For now it brings the lab up and shows the cluster."""
+"""The README's first command: lbspeaker at work in the local lab, step by step.
+
+Brings up the lab, installs the CRDs, starts the controller and a speaker per node, creates a
+pool and a LoadBalancer Service, shows the client reaching the VIP (a tiny HTTP server on each
+node answers with its node name), then fails the announcing node and shows the VIP answered
+from another node, with the outage measured. The lab keeps running afterwards.
+"""
 
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
+import time
+from pathlib import Path
 
 from lbspeaker.lab.controlplane import ControlPlaneError
-from lbspeaker.lab.lab import Lab, LabError
+from lbspeaker.lab.lab import Lab, LabError, wait_for
+from lbspeaker.lab.topology import Host
+
+REPO = Path(__file__).resolve().parents[2]
+NAMESPACE = "demo"
+VIP_POOL = "192.0.2.200-192.0.2.209"
+EXAMPLE = f"""
+apiVersion: lbspeaker.io/v1beta1
+kind: IPAddressPool
+metadata: {{name: demo-lan, namespace: lbspeaker-system}}
+spec:
+  addresses: ["{VIP_POOL}"]
+---
+apiVersion: lbspeaker.io/v1beta1
+kind: L2Advertisement
+metadata: {{name: demo-lan, namespace: lbspeaker-system}}
+spec:
+  ipAddressPools: [demo-lan]
+---
+apiVersion: v1
+kind: Service
+metadata: {{name: web, namespace: {NAMESPACE}}}
+spec:
+  type: LoadBalancer
+  selector: {{app: web}}
+  ports: [{{port: 80}}]
+"""
+# Stands in for the Pods behind the Service: answers every request with the node's name.
+HTTP_SERVER = """
+import http.server, sys
+name = sys.argv[1].encode()
+class Hello(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", str(len(name) + 1))
+        self.end_headers(); self.wfile.write(name + b"\\n")
+    def log_message(self, *args): pass
+http.server.ThreadingHTTPServer(("0.0.0.0", 80), Hello).serve_forever()
+"""
+# The client's probe: GET the VIP every 20 ms; prints when the answering node changes.
+PROBE = """
+import sys, time, urllib.request
+vip, seconds = sys.argv[1], float(sys.argv[2])
+last, last_ok, end = None, time.monotonic(), time.monotonic() + seconds
+while time.monotonic() < end:
+    try:
+        node = urllib.request.urlopen(f"http://{vip}/", timeout=0.2).read().decode().strip()
+    except OSError:
+        time.sleep(0.02); continue
+    now = time.monotonic()
+    if node != last:
+        gap = (now - last_ok) * 1000
+        print(f"answered by {node}" + (f" after an outage of {gap:.0f} ms" if last else ""),
+              flush=True)
+        last = node
+    last_ok = now
+    time.sleep(0.02)
+"""
 
 
-def _step(text: str) -> None:
-    print(f"==> {text}", flush=True)
+def _step(number: int, text: str) -> None:
+    print(f"\n[{number}/8] {text}", flush=True)
+
+
+def _fail(message: str, fix: str) -> int:
+    print(f"demo: {message}\n  fix: {fix}", file=sys.stderr)
+    return 1
+
+
+def _install(lab: Lab) -> None:
+    crds = str(REPO / "manifests" / "crds")
+    lab.kubectl("apply", "-f", crds)
+    lab.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
+    for namespace in ("lbspeaker-system", NAMESPACE):
+        lab.kubectl("create", "namespace", namespace, check=False)
+
+
+def _start_lbspeaker(lab: Lab) -> None:
+    python = sys.executable
+    kubeconfig = str(lab.kubeconfig)
+    if not any(p.name == "controller" for p in lab.state.processes):
+        lab.spawn(
+            "controller",
+            [python, "-m", "lbspeaker.cli", "controller", "--kubeconfig", kubeconfig,
+             "--metrics-port", "0"],
+        )  # fmt: skip
+    for node in lab.nodes:
+        _start_speaker(lab, node)
+
+
+def _start_speaker(lab: Lab, node: Host) -> None:
+    name = f"speaker-{node.name}"
+    if any(p.name == name for p in lab.state.processes):
+        return
+    lab.spawn(
+        name,
+        [sys.executable, "-m", "lbspeaker.cli", "speaker", "--node-name", node.name,
+         "--kubeconfig", str(lab.kubeconfig), "--metrics-port", "0"],
+        host=node,
+    )  # fmt: skip
+
+
+def _external_ip(lab: Lab) -> str:
+    out = lab.kubectl(
+        "get", "svc", "web", "-n", NAMESPACE, "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"
+    )
+    return out.stdout.strip()
+
+
+def _owner(lab: Lab) -> str:
+    """The node named by the newest L2Announcing Event of demo/web ("" if none yet)."""
+    events = lab.core_api().list_namespaced_event(
+        NAMESPACE, field_selector="involvedObject.name=web,reason=L2Announcing"
+    )
+    stamped = [(e.last_timestamp, e.message or "") for e in events.items if e.last_timestamp]
+    return max(stamped)[1].split()[1] if stamped else ""
+
+
+def _serve_on_nodes(lab: Lab, vip: str) -> None:
+    for node in lab.nodes:
+        # The VIP on lo stands in for kube-proxy accepting the traffic on every node.
+        lab.exec_in(node, ["ip", "addr", "replace", f"{vip}/32", "dev", "lo"])
+        name = f"http-{node.name}"
+        if not any(p.name == name for p in lab.state.processes):
+            lab.spawn(name, [sys.executable, "-c", HTTP_SERVER, node.name], host=node)
 
 
 def run(args: argparse.Namespace) -> int:
+    started = time.monotonic()
     try:
-        _step(f"bringing up lab {args.name!r} (control plane + 3 node namespaces)")
+        _step(1, f"bringing up lab {args.name!r}: kube-apiserver, etcd, controller-manager, "
+                 "3 node namespaces, a client")  # fmt: skip
         lab = Lab.up(args.name, 3)
     except (LabError, ControlPlaneError) as error:
-        print(f"demo: {error}", file=sys.stderr)
-        return 1
-    _step("kubectl get nodes -o wide")
+        return _fail(str(error), "see the message; `lbspeaker lab down --name demo` cleans up")
     print(lab.kubectl("get", "nodes", "-o", "wide").stdout, end="")
-    _step("kubectl api-resources --api-group=lbspeaker.io")
+    _step(2, "installing the CRDs (IPAddressPool, L2Advertisement, BGPPeer, BGPAdvertisement)")
+    _install(lab)
     print(lab.kubectl("api-resources", "--api-group=lbspeaker.io").stdout, end="")
-    _step(f"client {lab.client.netns} pings node1 at {lab.nodes[0].ipv4}")
-    ping = lab.exec_in(lab.client, ["ping", "-c", "1", "-W", "2", str(lab.nodes[0].ipv4)], False)
-    print(ping.stdout, end="")
-    print("The lab keeps running for exploration:")
+    _step(3, "starting the controller and a speaker in each node namespace")
+    _start_lbspeaker(lab)
+    _step(4, f"creating pool demo-lan ({VIP_POOL}), an L2Advertisement and Service demo/web")
+    apply = lab.kubectl("apply", "-f", "-", check=False, stdin=EXAMPLE)
+    print(apply.stdout, end="")
+    if apply.returncode:
+        return _fail(apply.stderr.strip(), "check the CRDs were installed (step 2)")
+    try:
+        wait_for(lambda: _external_ip(lab), timeout=60)
+    except TimeoutError:
+        return _fail("Service demo/web got no EXTERNAL-IP", f"see {lab.directory}/controller.log")
+    print(lab.kubectl("get", "svc", "-n", NAMESPACE, "web").stdout, end="")
+    vip = _external_ip(lab)
+    _step(5, f"an HTTP server on every node; the client fetches http://{vip}/")
+    _serve_on_nodes(lab, vip)
+    try:
+        wait_for(lambda: _owner(lab), timeout=60)
+    except TimeoutError:
+        return _fail("no node announced the VIP", f"see {lab.directory}/speaker-node1.log")
+    owner = _owner(lab)
+    probe = lab.exec_in(lab.client, [sys.executable, "-c", PROBE, vip, "3"], check=False)
+    print(f"  {probe.stdout.strip() or probe.stderr.strip()}")
+    print(
+        f"  (announced by {owner}: kubectl get events -n demo --field-selector reason=L2Announcing)"
+    )
+    _step(6, f"failing {owner}: its speaker is killed (kill -9) and its link goes down")
+    node = lab.topology.node(owner)
+    probe_process = subprocess.Popen(
+        ["ip", "netns", "exec", lab.client.netns, sys.executable, "-c", PROBE, vip, "10"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1.5)
+    lab.stop_process(f"speaker-{owner}", grace_seconds=0)
+    lab.exec_in(node, ["ip", "link", "set", "eth0", "down"])
+    output, _ = probe_process.communicate(timeout=30)
+    for line in output.strip().splitlines():
+        print(f"  {line}")
+    _step(7, f"bringing {owner} back (it rejoins after its warm-up; the VIP stays where it is)")
+    lab.exec_in(node, ["ip", "link", "set", "eth0", "up"])
+    _start_speaker(lab, node)
+    print(
+        lab.kubectl(
+            "get", "events", "-n", NAMESPACE, "--field-selector", "involvedObject.name=web"
+        ).stdout,
+        end="",
+    )
+    _step(8, f"done in {time.monotonic() - started:.0f} s; the lab keeps running for exploration:")
     print(f"  export KUBECONFIG={lab.kubeconfig} PATH={lab.bin_dir}:$PATH")
+    print("  kubectl get svc -A; kubectl get ipaddresspools -n lbspeaker-system")
+    print(f"  ip netns exec {lab.client.netns} curl http://{vip}/")
+    print(f"  logs: {lab.directory}/*.log")
     print(f"Tear it down with: .venv/bin/lbspeaker lab down --name {lab.name}")
     return 0

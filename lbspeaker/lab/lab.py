@@ -121,13 +121,16 @@ class Lab:
     def core_api(self) -> k8s.CoreV1Api:
         return k8s.CoreV1Api(self.api_client())
 
-    def kubectl(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    def kubectl(
+        self, *args: str, check: bool = True, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.bin_dir / "kubectl"), *args],
             env=self.env(),
             check=check,
             capture_output=True,
             text=True,
+            input=stdin,
         )
 
     def exec_in(
@@ -240,6 +243,25 @@ class Lab:
         """Records a process started in the lab (a speaker, say) so `down` stops it too."""
         self.state.processes.append(process)
         self.state.save(self.directory)
+
+    def spawn(self, name: str, argv: list[str], host: Host | None = None) -> RunningProcess:
+        """Starts a long-running process (inside `host`'s namespace if given) that outlives
+        the caller; `lab down` stops it by PID."""
+        command = argv if host is None else ["ip", "netns", "exec", host.netns, *argv]
+        pid = processes.spawn(command, self.directory / f"{name}.log", env=self.env())
+        # `ip netns exec` execs the command in place, so the PID runs argv[0] after start-up.
+        process = RunningProcess(name, pid, shutil.which(argv[0]) or argv[0])
+        self.add_process(process)
+        return process
+
+    def stop_process(self, name: str, grace_seconds: float = 10.0) -> bool:
+        """Stops a process started with `spawn` (SIGTERM, then SIGKILL)."""
+        for process in list(self.state.processes):
+            if process.name == name:
+                self.state.processes.remove(process)
+                self.state.save(self.directory)
+                return processes.stop(process.pid, process.executable, grace_seconds)
+        return False
 
 
 def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.1) -> None:
