@@ -54,6 +54,14 @@ def _cmd_speaker(args: argparse.Namespace) -> int:
     return speaker.run(options, args.kubeconfig, args.metrics_port)
 
 
+def _cmd_status(args: argparse.Namespace) -> int:
+    from lbspeaker import status
+    from lbspeaker.controller import load_client
+
+    print(status.render(load_client(args.kubeconfig), args.namespace))
+    return 0
+
+
 def _cmd_lab(args: argparse.Namespace) -> int:
     from lbspeaker.lab import cli as lab_cli
 
@@ -109,6 +117,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop announcing this long before peers may consider our Lease expired",
     )
     speaker.set_defaults(handler=_cmd_speaker)
+
+    status = commands.add_parser("status", help="pools, Services, their IPs and announcers")
+    status.add_argument("--kubeconfig", help="default: in-cluster, else ~/.kube/config")
+    status.add_argument("--namespace", default="lbspeaker-system", help="where pools live")
+    status.set_defaults(handler=_cmd_status)
 
     lab = commands.add_parser("lab", help="local control plane and namespace network")
     lab_commands = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
