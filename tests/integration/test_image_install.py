@@ -1,0 +1,51 @@
+"""The image's install step, run outside Docker: the build context into a fresh virtualenv."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from tests.unit.test_dockerfile import REPO, parse_dockerfile
+
+pytestmark = pytest.mark.integration
+
+
+def test_the_build_context_installs_into_a_clean_venv_and_runs(tmp_path: Path) -> None:
+    """What the Dockerfile's build stage does: copy the same files, `pip install .`, no -e."""
+    build = parse_dockerfile((REPO / "Dockerfile").read_text())[0]
+    source = tmp_path / "src"
+    source.mkdir()
+    for args in build.args_of("COPY"):
+        *sources, _ = shlex.split(args)
+        for name in sources:
+            path = REPO / name
+            if path.is_dir():
+                ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+                shutil.copytree(path, source / name, ignore=ignore)
+            else:
+                shutil.copy2(path, source / name)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--no-cache-dir",
+         "--disable-pip-version-check", str(source)],
+        check=True, timeout=600,
+    )  # fmt: skip
+
+    version = subprocess.run(
+        [str(venv / "bin" / "lbspeaker"), "version"], check=True, capture_output=True, text=True
+    )
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    assert version.stdout.strip() == f"lbspeaker {project['version']}"
+    frozen = subprocess.run(
+        [str(venv / "bin" / "pip"), "freeze"], check=True, capture_output=True, text=True
+    ).stdout.lower()
+    installed = {line.replace("_", "-") for line in frozen.splitlines()}
+    pinned = {dep.lower().replace("_", "-") for dep in project["dependencies"]}
+    assert pinned <= installed
