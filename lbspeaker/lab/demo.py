@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+from kubernetes import client
+
 from lbspeaker.lab.controlplane import ControlPlaneError
 from lbspeaker.lab.lab import Lab, LabError, wait_for
 from lbspeaker.lab.topology import Host
@@ -83,17 +85,33 @@ def _fail(message: str, fix: str) -> int:
     return 1
 
 
-def _install(lab: Lab) -> None:
+def _install(lab: Lab) -> dict[str, Path]:
+    """CRDs, namespaces and the manifests' RBAC; returns a kubeconfig per ServiceAccount."""
     crds = str(REPO / "manifests" / "crds")
     lab.kubectl("apply", "-f", crds)
     lab.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
     for namespace in ("lbspeaker-system", NAMESPACE):
         lab.kubectl("create", "namespace", namespace, check=False)
+    lab.kubectl("apply", "-k", str(REPO / "manifests" / "rbac"))
+    kubeconfigs = {}
+    core = lab.core_api()
+    for role in ("controller", "speaker"):
+        account = f"lbspeaker-{role}"
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=86400)
+        )
+        status = core.create_namespaced_service_account_token(
+            account, "lbspeaker-system", request
+        ).status
+        if status is None or not status.token:
+            raise LabError(f"the apiserver issued no token for ServiceAccount {account}")
+        kubeconfigs[role] = lab.kubeconfig_for(account, status.token)
+    return kubeconfigs
 
 
-def _start_lbspeaker(lab: Lab) -> None:
+def _start_lbspeaker(lab: Lab, kubeconfigs: dict[str, Path]) -> None:
     python = sys.executable
-    kubeconfig = str(lab.kubeconfig)
+    kubeconfig = str(kubeconfigs["controller"])
     if not any(p.name == "controller" for p in lab.state.processes):
         lab.spawn(
             "controller",
@@ -101,17 +119,17 @@ def _start_lbspeaker(lab: Lab) -> None:
              "--metrics-port", "0"],
         )  # fmt: skip
     for node in lab.nodes:
-        _start_speaker(lab, node)
+        _start_speaker(lab, node, kubeconfigs["speaker"])
 
 
-def _start_speaker(lab: Lab, node: Host) -> None:
+def _start_speaker(lab: Lab, node: Host, kubeconfig: Path) -> None:
     name = f"speaker-{node.name}"
     if any(p.name == name for p in lab.state.processes):
         return
     lab.spawn(
         name,
         [sys.executable, "-m", "lbspeaker.cli", "speaker", "--node-name", node.name,
-         "--kubeconfig", str(lab.kubeconfig), "--metrics-port", "0"],
+         "--kubeconfig", str(kubeconfig), "--metrics-port", "0"],
         host=node,
     )  # fmt: skip
 
@@ -150,11 +168,16 @@ def run(args: argparse.Namespace) -> int:
     except (LabError, ControlPlaneError) as error:
         return _fail(str(error), "see the message; `lbspeaker lab down --name demo` cleans up")
     print(lab.kubectl("get", "nodes", "-o", "wide").stdout, end="")
-    _step(2, "installing the CRDs (IPAddressPool, L2Advertisement, BGPPeer, BGPAdvertisement)")
-    _install(lab)
+    _step(2, "installing the CRDs and the RBAC of manifests/ (ServiceAccounts, Roles)")
+    try:
+        kubeconfigs = _install(lab)
+    except (LabError, subprocess.CalledProcessError) as error:
+        return _fail(
+            f"installing failed: {error}", f"see `kubectl` output; KUBECONFIG={lab.kubeconfig}"
+        )
     print(lab.kubectl("api-resources", "--api-group=lbspeaker.io").stdout, end="")
-    _step(3, "starting the controller and a speaker in each node namespace")
-    _start_lbspeaker(lab)
+    _step(3, "starting the controller and a speaker per node, each with its ServiceAccount token")
+    _start_lbspeaker(lab, kubeconfigs)
     _step(4, f"creating pool demo-lan ({VIP_POOL}), an L2Advertisement and Service demo/web")
     apply = lab.kubectl("apply", "-f", "-", check=False, stdin=EXAMPLE)
     print(apply.stdout, end="")
@@ -192,7 +215,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {line}")
     _step(7, f"bringing {owner} back (it rejoins after its warm-up; the VIP stays where it is)")
     lab.exec_in(node, ["ip", "link", "set", "eth0", "up"])
-    _start_speaker(lab, node)
+    _start_speaker(lab, node, kubeconfigs["speaker"])
     print(
         lab.kubectl(
             "get", "events", "-n", NAMESPACE, "--field-selector", "involvedObject.name=web"
