@@ -19,7 +19,7 @@ from typing import Any
 from kubernetes import client, config
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
-from prometheus_client import Counter, Gauge, start_http_server
+from prometheus_client import Counter, Gauge
 
 from lbspeaker import ipam
 from lbspeaker.api.kinds import API_VERSION, GROUP, IP_ADDRESS_POOL, VERSION
@@ -28,6 +28,7 @@ from lbspeaker.k8s.events import EventRecorder, custom_reference, service_refere
 from lbspeaker.k8s.pool_status import PoolStatusWriter, accept_pools
 from lbspeaker.k8s.watch import ResourceWatch, WatchEvent
 from lbspeaker.k8s.writer import KeyedWriter, discard
+from lbspeaker.metrics import Health, serve
 
 log = logging.getLogger("lbspeaker.controller")
 
@@ -67,7 +68,17 @@ class Controller:
         self.pool_objects: dict[str, dict[str, Any]] = {}
         self.synced: set[str] = set()
         self.started = False
+        self.leading = False
+        self.health = Health()
+        self.health.ready = self._readiness
         self._last_warning: dict[ipam.ServiceKey, tuple[str, str]] = {}
+
+    def _readiness(self) -> tuple[bool, str]:
+        if not self.leading:
+            return True, "standing by (not the leader)"
+        if not self.started:
+            return False, "leading, waiting for the first full list of Services, Namespaces, pools"
+        return self.health.alive()
 
     # -- watches ---------------------------------------------------------------------------
 
@@ -98,6 +109,7 @@ class Controller:
         last_flush = 0.0
         last_resync = time.monotonic()
         while not self.stop.is_set():
+            self.health.beat()
             try:
                 event: WatchEvent | None = self.queue.get(timeout=0.5)
             except queue.Empty:
@@ -364,9 +376,11 @@ def run(
     # The election library logs every renewal at INFO; keep the log for changes of leader.
     logging.getLogger("leaderelection").setLevel(logging.WARNING)
     api_client = load_client(kubeconfig)
-    if metrics_port:
-        start_http_server(metrics_port)
     controller = Controller(options, api_client)
+    if metrics_port:
+        # A follower's main thread waits in the election: it is alive without beating.
+        controller.health.idle = lambda: not controller.leading
+        serve(metrics_port, controller.health)
 
     def terminate(signum: int, frame: object) -> None:
         controller.stop.set()
@@ -377,12 +391,14 @@ def run(
     signal.signal(signal.SIGTERM, terminate)
     if lease_seconds <= 0:
         IS_LEADER.set(1)
+        controller.leading = True
         controller.run()
         return 0
     lock = LeaseLock(LEASE_NAME, options.namespace, options.identity)
 
     def lead() -> None:
         IS_LEADER.set(1)
+        controller.leading = True
         log.info("leading identity=%s", options.identity)
         controller.run()
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes import client
-from prometheus_client import Counter, Gauge, start_http_server
+from prometheus_client import Counter, Gauge
 
 from lbspeaker import election, ipam
 from lbspeaker.api.kinds import GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSION
@@ -33,6 +33,7 @@ from lbspeaker.k8s.writer import KeyedWriter
 from lbspeaker.l2.announcer import Announcer
 from lbspeaker.l2.inputs import advertisement_from, service_ips
 from lbspeaker.l2.selection import L2Announcement, plan
+from lbspeaker.metrics import Health, serve
 
 log = logging.getLogger("lbspeaker.speaker")
 
@@ -80,6 +81,9 @@ class Speaker:
         self.owned: frozenset[ipam.IPAddress] = frozenset()
         self.plan_dirty = True
         self.expiry_renew_requested: float | None = None
+        self.standing = "Unconfirmed"
+        self.health = Health()
+        self.health.ready = lambda: (self.standing == "Serving", f"lease standing {self.standing}")
 
     # -- threads ---------------------------------------------------------------------------
 
@@ -140,6 +144,7 @@ class Speaker:
         threading.Thread(target=self._renew_loop, name="renew", daemon=True).start()
         review_at: float | None = None
         while not self.stop.is_set():
+            self.health.beat()
             now = time.monotonic()
             timeout = 0.5 if review_at is None else min(0.5, max(0.0, review_at - now))
             try:
@@ -241,7 +246,8 @@ class Speaker:
         decision = election.decide(
             now, self.own, self.observations.values(), self.candidates, self.timing
         )
-        STANDING.set(1 if decision.standing.value == "Serving" else 0)
+        self.standing = decision.standing.value
+        STANDING.set(1 if self.standing == "Serving" else 0)
         if decision.owned != self.owned:
             self._apply(decision.owned)
         renew_at = decision.expiry_renew_at
@@ -324,9 +330,9 @@ def _key(obj: Any) -> Any:
 
 def run(options: SpeakerOptions, kubeconfig: str | None, metrics_port: int) -> int:
     api_client = load_client(kubeconfig)
-    if metrics_port:
-        start_http_server(metrics_port)
     speaker = Speaker(options, api_client)
+    if metrics_port:
+        serve(metrics_port, speaker.health)
     warn_about_kernel_settings()
 
     def terminate(signum: int, frame: object) -> None:
