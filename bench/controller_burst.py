@@ -16,15 +16,13 @@ import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 from kubernetes import client, watch
 
-from lbspeaker.api.kinds import API_VERSION, GROUP, IP_ADDRESS_POOL, VERSION
 from lbspeaker.lab import processes
+from lbspeaker.lab.deploy import controller_command, create_pool, install_crds
 from lbspeaker.lab.lab import Lab
 
-REPO = Path(__file__).resolve().parents[1]
 NAMESPACE = "burst"
 # Lab slots use 198.18.1-250.0/24; the top of the benchmarking range is free for pools.
 POOL = "198.18.251.0-198.18.255.255"
@@ -36,15 +34,9 @@ def _percentile(values: list[float], fraction: float) -> float:
 
 
 def _install(lab: Lab) -> None:
-    lab.kubectl("apply", "-f", str(REPO / "manifests" / "crds"))
-    lab.kubectl("wait", "--for=condition=Established", "-f", str(REPO / "manifests" / "crds"))
-    lab.kubectl("create", "namespace", "lbspeaker-system", check=False)
+    install_crds(lab)
     lab.kubectl("create", "namespace", NAMESPACE, check=False)
-    client.CustomObjectsApi(lab.api_client()).create_namespaced_custom_object(
-        GROUP, VERSION, "lbspeaker-system", IP_ADDRESS_POOL.plural,
-        {"apiVersion": API_VERSION, "kind": IP_ADDRESS_POOL.kind,
-         "metadata": {"name": "burst"}, "spec": {"addresses": [POOL]}},
-    )  # fmt: skip
+    create_pool(lab, "burst", [POOL])
 
 
 def _burst(core: client.CoreV1Api, services: int, threads: int) -> None:
@@ -105,12 +97,11 @@ def main() -> None:
     controller = None
     try:
         _install(lab)
-        log = open(lab.directory / "bench-controller.log", "ab")  # noqa: SIM115
         controller = subprocess.Popen(
-            [sys.executable, "-m", "lbspeaker.cli", "--log-level", "WARNING", "controller",
-             "--kubeconfig", str(lab.kubeconfig), "--metrics-port", "0"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            controller_command(lab.kubeconfig, log_level="WARNING"),
+            stdout=open(lab.directory / "bench-controller.log", "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
         _burst(lab.core_api(), args.services, args.threads)
     finally:
         if controller is not None:

@@ -28,9 +28,6 @@ import sys
 import threading
 import time
 from ipaddress import IPv4Address
-from pathlib import Path
-
-from kubernetes import client
 
 from lbspeaker.announce.arp_frames import (
     ARPOperation,
@@ -39,11 +36,17 @@ from lbspeaker.announce.arp_frames import (
     parse_arp_frame,
 )
 from lbspeaker.announce.frames import MAC
-from lbspeaker.api.kinds import API_VERSION, GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSION
 from lbspeaker.lab import network, processes
+from lbspeaker.lab.deploy import (
+    controller_command,
+    create_l2_advertisement,
+    create_pool,
+    in_namespace,
+    install_crds,
+    speaker_command,
+)
 from lbspeaker.lab.lab import Lab
 
-REPO = Path(__file__).resolve().parents[1]
 VIP = "192.0.2.230"
 
 
@@ -120,14 +123,14 @@ class Bench:
 
     def start_speaker(self, name: str) -> None:
         node = self.lab.topology.node(name)
-        log = open(self.lab.directory / f"speaker-{name}.log", "ab")  # noqa: SIM115
+        command = speaker_command(
+            node, self.lab.kubeconfig, *self.speaker_args, log_level="WARNING"
+        )
         self.speakers[name] = subprocess.Popen(
-            ["ip", "netns", "exec", node.netns, sys.executable, "-m", "lbspeaker.cli",
-             "--log-level", "WARNING", "speaker", "--node-name", name,
-             "--kubeconfig", str(self.lab.kubeconfig), "--metrics-port", "0",
-             *self.speaker_args],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            in_namespace(node, command),
+            stdout=open(self.lab.directory / f"speaker-{name}.log", "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
 
     def owner(self) -> str | None:
         out = self.lab.exec_in(
@@ -180,7 +183,8 @@ class Bench:
         else:
             self.speakers[owner].wait(timeout=30) if owner in self.speakers else None
             self.start_speaker(owner)
-        time.sleep(4)  # let the restored node warm up before the next failure
+        # Let the restored node warm up and take back the IPs it wins, before the next failure.
+        time.sleep(8)
         return gap, takeover
 
     def stop(self) -> None:
@@ -190,28 +194,16 @@ class Bench:
 
 
 def _install(lab: Lab) -> subprocess.Popen[bytes]:
-    crds = str(REPO / "manifests" / "crds")
-    lab.kubectl("apply", "-f", crds)
-    lab.kubectl("wait", "--for=condition=Established", "-f", crds)
-    lab.kubectl("create", "namespace", "lbspeaker-system", check=False)
-    custom = client.CustomObjectsApi(lab.api_client())
-    custom.create_namespaced_custom_object(
-        GROUP, VERSION, "lbspeaker-system", IP_ADDRESS_POOL.plural,
-        {"apiVersion": API_VERSION, "kind": IP_ADDRESS_POOL.kind, "metadata": {"name": "vip"},
-         "spec": {"addresses": [f"{VIP}/32"]}},
-    )  # fmt: skip
-    custom.create_namespaced_custom_object(
-        GROUP, VERSION, "lbspeaker-system", L2_ADVERTISEMENT.plural,
-        {"apiVersion": API_VERSION, "kind": L2_ADVERTISEMENT.kind, "metadata": {"name": "vip"}},
-    )  # fmt: skip
+    install_crds(lab)
+    create_pool(lab, "vip", [f"{VIP}/32"])
+    create_l2_advertisement(lab, "vip")
     for node in lab.nodes:
         lab.exec_in(node, ["ip", "addr", "add", f"{VIP}/32", "dev", "lo"])
-    log = open(lab.directory / "controller.log", "ab")  # noqa: SIM115
     controller = subprocess.Popen(
-        [sys.executable, "-m", "lbspeaker.cli", "--log-level", "WARNING", "controller",
-         "--kubeconfig", str(lab.kubeconfig), "--metrics-port", "0", "--lease-seconds", "0"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        controller_command(lab.kubeconfig, "--lease-seconds", "0", log_level="WARNING"),
+        stdout=open(lab.directory / "controller.log", "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
     lab.core_api().create_namespaced_service(
         "default",
         {"metadata": {"name": "vip"},

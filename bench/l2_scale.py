@@ -16,15 +16,18 @@ import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-from kubernetes import client
-
-from lbspeaker.api.kinds import API_VERSION, GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSION
 from lbspeaker.lab import processes
+from lbspeaker.lab.deploy import (
+    controller_command,
+    create_l2_advertisement,
+    create_pool,
+    in_namespace,
+    install_crds,
+    speaker_command,
+)
 from lbspeaker.lab.lab import Lab, wait_for
 
-REPO = Path(__file__).resolve().parents[1]
 POOL = "198.18.251.0-198.18.255.255"  # above every lab slot's control-plane /24
 METRICS_PORT = 7473
 WINDOW = 20.0
@@ -61,29 +64,16 @@ def _apiserver_writes(lab: Lab) -> dict[str, float]:
 
 
 def _install(lab: Lab, services: int) -> subprocess.Popen[bytes]:
-    crds = str(REPO / "manifests" / "crds")
-    lab.kubectl("apply", "-f", crds)
-    lab.kubectl("wait", "--for=condition=Established", "-f", crds)
-    lab.kubectl("create", "namespace", "lbspeaker-system", check=False)
+    install_crds(lab)
     lab.kubectl("create", "namespace", "scale", check=False)
-    custom = client.CustomObjectsApi(lab.api_client())
-    custom.create_namespaced_custom_object(
-        GROUP, VERSION, "lbspeaker-system", IP_ADDRESS_POOL.plural,
-        {"apiVersion": API_VERSION, "kind": IP_ADDRESS_POOL.kind, "metadata": {"name": "scale"},
-         "spec": {"addresses": [POOL]}},
-    )  # fmt: skip
+    create_pool(lab, "scale", [POOL])
     # The pool is off the node LAN, so name the interface rather than rely on the subnet rule.
-    custom.create_namespaced_custom_object(
-        GROUP, VERSION, "lbspeaker-system", L2_ADVERTISEMENT.plural,
-        {"apiVersion": API_VERSION, "kind": L2_ADVERTISEMENT.kind, "metadata": {"name": "scale"},
-         "spec": {"interfaces": ["eth0"]}},
-    )  # fmt: skip
-    log = open(lab.directory / "controller.log", "ab")  # noqa: SIM115
+    create_l2_advertisement(lab, "scale", interfaces=["eth0"])
     controller = subprocess.Popen(
-        [sys.executable, "-m", "lbspeaker.cli", "--log-level", "WARNING", "controller",
-         "--kubeconfig", str(lab.kubeconfig), "--metrics-port", "0", "--lease-seconds", "0"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        controller_command(lab.kubeconfig, "--lease-seconds", "0", log_level="WARNING"),
+        stdout=open(lab.directory / "controller.log", "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
     core = lab.core_api()
 
     def create(index: int) -> None:
@@ -101,13 +91,14 @@ def _install(lab: Lab, services: int) -> subprocess.Popen[bytes]:
 def _start_speakers(lab: Lab) -> dict[str, subprocess.Popen[bytes]]:
     speakers = {}
     for node in lab.nodes:
-        log = open(lab.directory / f"speaker-{node.name}.log", "ab")  # noqa: SIM115
+        command = speaker_command(
+            node, lab.kubeconfig, log_level="WARNING", metrics_port=METRICS_PORT
+        )
         speakers[node.name] = subprocess.Popen(
-            ["ip", "netns", "exec", node.netns, sys.executable, "-m", "lbspeaker.cli",
-             "--log-level", "WARNING", "speaker", "--node-name", node.name,
-             "--kubeconfig", str(lab.kubeconfig), "--metrics-port", str(METRICS_PORT)],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            in_namespace(node, command),
+            stdout=open(lab.directory / f"speaker-{node.name}.log", "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
     return speakers
 
 

@@ -17,10 +17,10 @@ from pathlib import Path
 from kubernetes import client
 
 from lbspeaker.lab.controlplane import ControlPlaneError
+from lbspeaker.lab.deploy import REPO, controller_command, install_crds, speaker_command
 from lbspeaker.lab.lab import Lab, LabError, wait_for
 from lbspeaker.lab.topology import Host
 
-REPO = Path(__file__).resolve().parents[2]
 NAMESPACE = "demo"
 VIP_POOL = "192.0.2.200-192.0.2.209"
 EXAMPLE = f"""
@@ -87,11 +87,8 @@ def _fail(message: str, fix: str) -> int:
 
 def _install(lab: Lab) -> dict[str, Path]:
     """CRDs, namespaces and the manifests' RBAC; returns a kubeconfig per ServiceAccount."""
-    crds = str(REPO / "manifests" / "crds")
-    lab.kubectl("apply", "-f", crds)
-    lab.kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", crds)
-    for namespace in ("lbspeaker-system", NAMESPACE):
-        lab.kubectl("create", "namespace", namespace, check=False)
+    install_crds(lab)
+    lab.kubectl("create", "namespace", NAMESPACE, check=False)
     lab.kubectl("apply", "-k", str(REPO / "manifests" / "rbac"))
     kubeconfigs = {}
     core = lab.core_api()
@@ -110,14 +107,8 @@ def _install(lab: Lab) -> dict[str, Path]:
 
 
 def _start_lbspeaker(lab: Lab, kubeconfigs: dict[str, Path]) -> None:
-    python = sys.executable
-    kubeconfig = str(kubeconfigs["controller"])
     if not any(p.name == "controller" for p in lab.state.processes):
-        lab.spawn(
-            "controller",
-            [python, "-m", "lbspeaker.cli", "controller", "--kubeconfig", kubeconfig,
-             "--metrics-port", "0"],
-        )  # fmt: skip
+        lab.spawn("controller", controller_command(kubeconfigs["controller"]))
     for node in lab.nodes:
         _start_speaker(lab, node, kubeconfigs["speaker"])
 
@@ -126,12 +117,7 @@ def _start_speaker(lab: Lab, node: Host, kubeconfig: Path) -> None:
     name = f"speaker-{node.name}"
     if any(p.name == name for p in lab.state.processes):
         return
-    lab.spawn(
-        name,
-        [sys.executable, "-m", "lbspeaker.cli", "speaker", "--node-name", node.name,
-         "--kubeconfig", str(kubeconfig), "--metrics-port", "0"],
-        host=node,
-    )  # fmt: skip
+    lab.spawn(name, speaker_command(node, kubeconfig), host=node)
 
 
 def _external_ip(lab: Lab) -> str:
