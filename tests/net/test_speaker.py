@@ -12,13 +12,19 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from kubernetes import client
 
-from lbspeaker.api.kinds import API_VERSION, GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSION
+from lbspeaker.api.kinds import IP_ADDRESS_POOL, L2_ADVERTISEMENT
 from lbspeaker.lab import processes
+from lbspeaker.lab.deploy import (
+    controller_command,
+    create_l2_advertisement,
+    create_pool,
+    delete,
+    in_namespace,
+    speaker_command,
+)
 from lbspeaker.lab.lab import Lab, wait_for
 from lbspeaker.lab.topology import Host
-from tests.conftest import INSTALL_NAMESPACE
 
 pytestmark = pytest.mark.net
 
@@ -34,13 +40,11 @@ class Speakers:
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, node: Host) -> None:
-        log = open(self.lab.directory / f"speaker-{node.name}.log", "ab")  # noqa: SIM115
         self.running[node.name] = subprocess.Popen(
-            ["ip", "netns", "exec", node.netns, sys.executable, "-m", "lbspeaker.cli",
-             "speaker", "--node-name", node.name, "--kubeconfig", str(self.lab.kubeconfig),
-             "--metrics-port", "0"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            in_namespace(node, speaker_command(node, self.lab.kubeconfig)),
+            stdout=open(self.lab.directory / f"speaker-{node.name}.log", "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
 
     def signal(self, node: str, signum: int) -> None:
         process = self.running.pop(node)
@@ -59,25 +63,15 @@ def l2(crds: Lab) -> Iterator[tuple[Lab, Speakers, str]]:
     """Controller, three speakers, a pool on the node LAN and an advertisement for it."""
     namespace = f"l2-{uuid.uuid4().hex[:6]}"
     core = crds.core_api()
-    custom = client.CustomObjectsApi(crds.api_client())
     core.create_namespace({"metadata": {"name": namespace}})
-    custom.create_namespaced_custom_object(
-        GROUP, VERSION, INSTALL_NAMESPACE, IP_ADDRESS_POOL.plural,
-        {"apiVersion": API_VERSION, "kind": IP_ADDRESS_POOL.kind, "metadata": {"name": POOL},
-         "spec": {"addresses": ["192.0.2.200-192.0.2.239", "2001:db8:0:1::200/123"],
-                  "serviceAllocation": {"namespaces": [namespace]}}},
-    )  # fmt: skip
-    custom.create_namespaced_custom_object(
-        GROUP, VERSION, INSTALL_NAMESPACE, L2_ADVERTISEMENT.plural,
-        {"apiVersion": API_VERSION, "kind": L2_ADVERTISEMENT.kind, "metadata": {"name": POOL},
-         "spec": {"ipAddressPools": [POOL]}},
-    )  # fmt: skip
-    log = open(crds.directory / "l2-controller.log", "ab")  # noqa: SIM115
+    addresses = ["192.0.2.200-192.0.2.239", "2001:db8:0:1::200/123"]
+    create_pool(crds, POOL, addresses, serviceAllocation={"namespaces": [namespace]})
+    create_l2_advertisement(crds, POOL, ipAddressPools=[POOL])
     controller = subprocess.Popen(
-        [sys.executable, "-m", "lbspeaker.cli", "controller", "--kubeconfig",
-         str(crds.kubeconfig), "--metrics-port", "0", "--lease-seconds", "0"],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        controller_command(crds.kubeconfig, "--lease-seconds", "0"),
+        stdout=open(crds.directory / "l2-controller.log", "ab"),  # noqa: SIM115
+        stderr=subprocess.STDOUT,
+    )
     speakers = Speakers(crds)
     for node in crds.nodes:
         speakers.start(node)
@@ -87,12 +81,8 @@ def l2(crds: Lab) -> Iterator[tuple[Lab, Speakers, str]]:
         speakers.stop_all()
         processes.stop(controller.pid, sys.executable)
         controller.wait()
-        custom.delete_namespaced_custom_object(
-            GROUP, VERSION, INSTALL_NAMESPACE, L2_ADVERTISEMENT.plural, POOL
-        )
-        custom.delete_namespaced_custom_object(
-            GROUP, VERSION, INSTALL_NAMESPACE, IP_ADDRESS_POOL.plural, POOL
-        )
+        delete(crds, L2_ADVERTISEMENT.plural, POOL)
+        delete(crds, IP_ADDRESS_POOL.plural, POOL)
         core.delete_namespace(namespace)
 
 
@@ -256,20 +246,11 @@ def test_node_selectors_and_interface_lists_of_the_advertisement_are_honoured(
     l2: tuple[Lab, Speakers, str],
 ) -> None:
     lab, _, namespace = l2
-    custom = client.CustomObjectsApi(lab.api_client())
 
     def pool_with_ad(name: str, address: str, ad_spec: dict[str, Any]) -> None:
-        custom.create_namespaced_custom_object(
-            GROUP, VERSION, INSTALL_NAMESPACE, IP_ADDRESS_POOL.plural,
-            {"apiVersion": API_VERSION, "kind": IP_ADDRESS_POOL.kind, "metadata": {"name": name},
-             "spec": {"addresses": [address], "autoAssign": False,
-                      "serviceAllocation": {"namespaces": [namespace]}}},
-        )  # fmt: skip
-        custom.create_namespaced_custom_object(
-            GROUP, VERSION, INSTALL_NAMESPACE, L2_ADVERTISEMENT.plural,
-            {"apiVersion": API_VERSION, "kind": L2_ADVERTISEMENT.kind, "metadata": {"name": name},
-             "spec": {"ipAddressPools": [name], **ad_spec}},
-        )  # fmt: skip
+        allocation = {"namespaces": [namespace]}
+        create_pool(lab, name, [address], autoAssign=False, serviceAllocation=allocation)
+        create_l2_advertisement(lab, name, ipAddressPools=[name], **ad_spec)
 
     pool_with_ad(
         "l2-pinned",
@@ -306,12 +287,8 @@ def test_node_selectors_and_interface_lists_of_the_advertisement_are_honoured(
     finally:
         for name in ("l2-pinned", "l2-nowhere"):
             lab.core_api().delete_namespaced_service(name.removeprefix("l2-"), namespace)
-            custom.delete_namespaced_custom_object(
-                GROUP, VERSION, INSTALL_NAMESPACE, L2_ADVERTISEMENT.plural, name
-            )
-            custom.delete_namespaced_custom_object(
-                GROUP, VERSION, INSTALL_NAMESPACE, IP_ADDRESS_POOL.plural, name
-            )
+            delete(lab, L2_ADVERTISEMENT.plural, name)
+            delete(lab, IP_ADDRESS_POOL.plural, name)
 
 
 def test_status_command_shows_pools_ips_announcing_nodes_and_why_pending(
