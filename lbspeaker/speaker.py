@@ -14,6 +14,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -21,6 +22,8 @@ from prometheus_client import Counter, Gauge
 
 from lbspeaker import election, ipam
 from lbspeaker.api.kinds import GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSION
+from lbspeaker.bgp.runner import BGPInputs, BGPMode
+from lbspeaker.bgp.watches import bgp_watches
 from lbspeaker.controller import load_client
 from lbspeaker.election.leases import LeaseObservation, observe, observe_deletion
 from lbspeaker.election.own_lease import OwnLease
@@ -48,11 +51,13 @@ class SpeakerOptions:
     namespace: str = "lbspeaker-system"
     claim_unset_class: bool = True
     timing: ElectionTiming = field(default_factory=ElectionTiming)
+    runtime_dir: Path = Path("/run/lbspeaker")
 
 
 class Speaker:
     def __init__(self, options: SpeakerOptions, api_client: client.ApiClient) -> None:
         self.options = options
+        self.api_client = api_client
         self.timing = options.timing
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
@@ -63,7 +68,15 @@ class Speaker:
         )
         self.events = EventRecorder(self.core, "speaker", options.node, KeyedWriter(2))
         self.announcer = Announcer()
-        self.queue: queue.Queue[WatchEvent] = queue.Queue()
+        # BGP mode starts ExaBGP only once a BGPPeer selects this node.
+        self.bgp = BGPMode(
+            options.node, options.namespace, api_client, self.events, options.runtime_dir
+        )
+        self.bgp_peers: dict[str, dict[str, Any]] = {}
+        self.bgp_advertisements: dict[str, dict[str, Any]] = {}
+        self.secrets: dict[tuple[str, str], Any] = {}
+        # SimpleQueue.put is reentrant: the SIGTERM handler may use it to wake the loop.
+        self.queue: queue.SimpleQueue[WatchEvent] = queue.SimpleQueue()
         self.stop = threading.Event()
         self.renew_now = threading.Event()
         self.pending_lock = threading.Lock()
@@ -123,6 +136,7 @@ class Speaker:
                 namespace=ns,
                 plural=L2_ADVERTISEMENT.plural,
             ),
+            *bgp_watches(self.api_client, ns, put, stop),
         ]
 
     def _renew_loop(self) -> None:
@@ -159,6 +173,8 @@ class Speaker:
                 log.exception("decision failed")
 
     def _absorb(self, event: WatchEvent) -> None:
+        if event.kind == "shutdown":
+            return
         now = time.monotonic()
         if event.kind == "leases":
             self._lease_event(event, now)
@@ -169,6 +185,9 @@ class Speaker:
             "slices": self.slices,
             "pools": self.pools,
             "advertisements": self.advertisements,
+            "bgppeers": self.bgp_peers,
+            "bgpadvertisements": self.bgp_advertisements,
+            "secrets": self.secrets,
         }
         if event.kind == "nodes":
             items = event.obj if event.type == "SYNCED" else [event.obj]
@@ -238,6 +257,18 @@ class Speaker:
             ip: a.election_input().candidates for ip, a in self.announcements.items()
         }
         self.plan_dirty = False
+        self.bgp.update(
+            BGPInputs(
+                services=self.services.values(),
+                slices=self.slices.values(),
+                node_labels=self.nodes,
+                pools=self.pools.values(),
+                peers=self.bgp_peers.values(),
+                advertisements=self.bgp_advertisements.values(),
+                secrets=self.secrets.values(),
+                claim_unset_class=self.options.claim_unset_class,
+            )
+        )
 
     def _decide(self) -> float | None:
         if self.plan_dirty:
@@ -291,10 +322,11 @@ class Speaker:
             log.info("withdrawn ip=%s node=%s", ip, self.options.node)
 
     def shutdown(self) -> None:
-        """Graceful hand-off: stop answering first, then release the Lease."""
+        """Graceful hand-off: stop answering and withdraw routes first, then release the Lease."""
         self.stop.set()
         self.own = self.own.release(time.monotonic())
         self.announcer.stop()
+        self.bgp.shutdown()
         self.keeper.write(released=True)
         log.info("released node=%s", self.options.node)
 
@@ -336,10 +368,13 @@ def run(options: SpeakerOptions, kubeconfig: str | None, metrics_port: int) -> i
     warn_about_kernel_settings()
 
     def terminate(signum: int, frame: object) -> None:
-        speaker.shutdown()
-        os._exit(0)
+        # Only a flag here: shutting down inside a signal handler can deadlock on locks the
+        # interrupted code holds (BGP mode's); the sentinel wakes the loop at once.
+        speaker.stop.set()
+        speaker.queue.put(WatchEvent("shutdown", "SHUTDOWN", None))
 
     signal.signal(signal.SIGTERM, terminate)
     signal.signal(signal.SIGINT, terminate)
     speaker.run()
-    return 0
+    speaker.shutdown()
+    os._exit(0)

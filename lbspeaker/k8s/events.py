@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 from typing import Any
 
@@ -59,10 +60,26 @@ class EventRecorder:
         def write() -> None:
             try:
                 discard(self.api.create_namespaced_event(namespace, event, _preload_content=False))
+            except client.ApiException as error:
+                # e.g. 403 NamespaceTerminating: the object's namespace is being deleted.
+                log.warning(
+                    "could not record event reason=%s status=%s why=%s",
+                    reason,
+                    error.status,
+                    _status_reason(error),
+                )
             except Exception as error:  # an Event is worth a log line, never a crash
                 log.warning("could not record event reason=%s error=%s", reason, error)
 
         self.writer.submit(f"{namespace}/{involved['name']}", write)
+
+
+def _status_reason(error: client.ApiException) -> str:
+    """The apiserver's one-line reason from an error body (its message, else the HTTP reason)."""
+    try:
+        return str(json.loads(error.body or "{}").get("message") or error.reason)
+    except ValueError:
+        return str(error.reason)
 
 
 def service_reference(service: Any) -> dict[str, Any]:

@@ -224,12 +224,14 @@ def test_only_the_leader_acts_and_a_standby_takes_over_when_it_dies(
     )
     cluster.service("after")
     assert cluster.wait_ips("after") == ["198.51.100.161"]
-    reporters = {
-        e.reporting_instance
-        for e in cluster.core.list_namespaced_event(cluster.namespace).items
-        if e.reason == "IPAllocated"
-    }
-    assert reporters == {a.identity, b.identity}
+
+    def reporters() -> set[str]:
+        events = cluster.core.list_namespaced_event(cluster.namespace).items
+        return {str(e.reporting_instance) for e in events if e.reason == "IPAllocated"}
+
+    # Events are written off the decision loop: wait for the standby's to land.
+    wait_for(lambda: reporters() == {a.identity, b.identity})
+    assert reporters() == {a.identity, b.identity}
 
 
 def test_killing_the_leader_mid_burst_loses_no_service(
