@@ -15,11 +15,6 @@ def _cmd_version(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_not_yet(args: argparse.Namespace) -> int:
-    print(f"lbspeaker {args.command}: not implemented yet in this version", file=sys.stderr)
-    return 2
-
-
 def _cmd_controller(args: argparse.Namespace) -> int:
     from lbspeaker import controller
 
