@@ -116,10 +116,10 @@ class Controller:
                 event = None
             try:
                 if event is not None:
-                    self._cache(event)
+                    relevant = self._cache(event)
                     if not self.started and self.synced >= {"services", "namespaces", "pools"}:
                         self._start_up()
-                    elif self.started:
+                    elif self.started and relevant:
                         self._handle(event)
                 # Pool counts change with every allocation; during a burst, write them at
                 # most every POOL_STATUS_INTERVAL rather than once per Service.
@@ -137,7 +137,8 @@ class Controller:
 
     # -- cache -----------------------------------------------------------------------------
 
-    def _cache(self, event: WatchEvent) -> None:
+    def _cache(self, event: WatchEvent) -> bool:
+        """Updates the caches; False when the event changes nothing the decisions read."""
         if event.type == "SYNCED":
             self.synced.add(event.kind)
         if event.kind == "services":
@@ -162,7 +163,19 @@ class Controller:
             elif event.type == "DELETED":
                 self.pool_objects.pop(event.obj["metadata"]["name"], None)
             else:
-                self.pool_objects[event.obj["metadata"]["name"]] = event.obj
+                name = event.obj["metadata"]["name"]
+                previous = self.pool_objects.get(name)
+                self.pool_objects[name] = event.obj
+                # Our own status writes come back as MODIFIED events: the spec (generation)
+                # did not change, so there is nothing to re-decide.
+                if (
+                    event.type == "MODIFIED"
+                    and previous is not None
+                    and previous["metadata"].get("generation")
+                    == event.obj["metadata"].get("generation")
+                ):
+                    return False
+        return True
 
     # -- decisions -------------------------------------------------------------------------
 

@@ -31,10 +31,9 @@ from lbspeaker.api.kinds import (
     VERSION,
 )
 from lbspeaker.lab import processes
-from lbspeaker.lab.deploy import in_namespace, speaker_command
 from lbspeaker.lab.lab import Lab, wait_for
-from lbspeaker.lab.topology import Host
 from tests.conftest import INSTALL_NAMESPACE
+from tests.net.speakers import Speakers
 
 pytestmark = pytest.mark.net
 
@@ -157,42 +156,6 @@ class Router:
             )
 
 
-class Speakers:
-    """One BGP speaker process per node namespace, started, signalled and stopped by PID."""
-
-    def __init__(self, lab: Lab) -> None:
-        self.lab = lab
-        self.running: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, node: Host) -> None:
-        self.running[node.name] = subprocess.Popen(
-            in_namespace(node, speaker_command(node, self.lab.kubeconfig)),
-            stdout=open(self.lab.directory / f"bgp-speaker-{node.name}.log", "ab"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-        )
-
-    def exabgp_pids(self, node: str) -> list[int]:
-        pid = self.running[node].pid
-        # ExaBGP is forked by the supervisor thread: look at every thread's children.
-        found = [
-            int(child)
-            for task in Path(f"/proc/{pid}/task").glob("*")
-            for child in (task / "children").read_text().split()
-        ]
-        return [p for p in found if "exabgp" in Path(f"/proc/{p}/cmdline").read_text()]
-
-    def signal(self, node: str, signum: int) -> None:
-        process = self.running.pop(node)
-        process.send_signal(signum)
-        process.wait(timeout=30)
-
-    def stop_all(self) -> None:
-        for process in self.running.values():
-            processes.stop(process.pid, sys.executable)
-            process.wait()
-        self.running.clear()
-
-
 @dataclass
 class BGPLab:
     lab: Lab
@@ -283,7 +246,7 @@ def bgp(crds: Lab) -> Iterator[BGPLab]:
     }  # fmt: skip
     router: Router | None = None
     controller: subprocess.Popen[bytes] | None = None
-    speakers = Speakers(crds)
+    speakers = Speakers(crds, "bgp-speaker")
     try:
         core.create_namespaced_secret(
             INSTALL_NAMESPACE,
@@ -465,8 +428,8 @@ def test_killing_a_speaker_kills_its_exabgp_and_the_router_drops_its_next_hop(
     [vip] = bgp.service("kill9")
     prefix = f"{vip}/32"
     wait_for(lambda: bgp.router.next_hops(prefix) == ALL_NODES, timeout=TIMEOUT)
-    wait_for(lambda: bgp.speakers.exabgp_pids("node2"), timeout=TIMEOUT)
-    [exabgp] = bgp.speakers.exabgp_pids("node2")
+    wait_for(lambda: bgp.speakers.children("node2", "exabgp"), timeout=TIMEOUT)
+    [exabgp] = bgp.speakers.children("node2", "exabgp")
     bgp.speakers.signal("node2", signal.SIGKILL)
     try:
         wait_for(lambda: not Path(f"/proc/{exabgp}").exists(), timeout=TIMEOUT)
@@ -481,10 +444,10 @@ def test_killing_exabgp_restarts_it_and_reannounces(bgp: BGPLab) -> None:
     [vip] = bgp.service("respawn")
     prefix = f"{vip}/32"
     wait_for(lambda: bgp.router.next_hops(prefix) == ALL_NODES, timeout=TIMEOUT)
-    wait_for(lambda: bgp.speakers.exabgp_pids("node3"), timeout=TIMEOUT)
-    [first] = bgp.speakers.exabgp_pids("node3")
+    wait_for(lambda: bgp.speakers.children("node3", "exabgp"), timeout=TIMEOUT)
+    [first] = bgp.speakers.children("node3", "exabgp")
     subprocess.run(["kill", "-9", str(first)], check=True)
-    wait_for(lambda: bgp.speakers.exabgp_pids("node3") not in ([], [first]), timeout=TIMEOUT)
+    wait_for(lambda: bgp.speakers.children("node3", "exabgp") not in ([], [first]), timeout=TIMEOUT)
     wait_for(lambda: bgp.router.next_hops(prefix) == ALL_NODES, timeout=TIMEOUT)
 
 

@@ -20,42 +20,14 @@ from lbspeaker.lab.deploy import (
     create_l2_advertisement,
     create_pool,
     delete,
-    in_namespace,
-    speaker_command,
 )
 from lbspeaker.lab.lab import Lab, wait_for
-from lbspeaker.lab.topology import Host
+from tests.net.speakers import Speakers
 
 pytestmark = pytest.mark.net
 
 POOL = "l2-lan"
 FAILOVER_TIMEOUT = 30
-
-
-class Speakers:
-    """One speaker process per node namespace, started, killed and stopped by PID."""
-
-    def __init__(self, lab: Lab) -> None:
-        self.lab = lab
-        self.running: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, node: Host) -> None:
-        self.running[node.name] = subprocess.Popen(
-            in_namespace(node, speaker_command(node, self.lab.kubeconfig)),
-            stdout=open(self.lab.directory / f"speaker-{node.name}.log", "ab"),  # noqa: SIM115
-            stderr=subprocess.STDOUT,
-        )
-
-    def signal(self, node: str, signum: int) -> None:
-        process = self.running.pop(node)
-        process.send_signal(signum)
-        process.wait(timeout=30)
-
-    def stop_all(self) -> None:
-        for process in self.running.values():
-            processes.stop(process.pid, sys.executable)
-            process.wait()
-        self.running.clear()
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,51 @@
+"""Speaker processes in node namespaces for the network tests, stopped by PID."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+from lbspeaker.lab import processes
+from lbspeaker.lab.deploy import in_namespace, speaker_command
+from lbspeaker.lab.lab import Lab
+from lbspeaker.lab.topology import Host
+
+
+class Speakers:
+    """One `lbspeaker speaker` per node namespace, logging to the lab's directory."""
+
+    def __init__(self, lab: Lab, log_prefix: str = "speaker") -> None:
+        self.lab = lab
+        self.log_prefix = log_prefix
+        self.running: dict[str, subprocess.Popen[bytes]] = {}
+
+    def start(self, node: Host) -> None:
+        log = self.lab.directory / f"{self.log_prefix}-{node.name}.log"
+        self.running[node.name] = subprocess.Popen(
+            in_namespace(node, speaker_command(node, self.lab.kubeconfig)),
+            stdout=open(log, "ab"),  # noqa: SIM115
+            stderr=subprocess.STDOUT,
+        )
+
+    def children(self, node: str, program: str) -> list[int]:
+        """PIDs of the speaker's child processes running `program` (ExaBGP, say)."""
+        pid = self.running[node].pid
+        # Children may be forked by any thread: look at every thread's children.
+        found = [
+            int(child)
+            for task in Path(f"/proc/{pid}/task").glob("*")
+            for child in (task / "children").read_text().split()
+        ]
+        return [p for p in found if program in Path(f"/proc/{p}/cmdline").read_text()]
+
+    def signal(self, node: str, signum: int) -> None:
+        process = self.running.pop(node)
+        process.send_signal(signum)
+        process.wait(timeout=30)
+
+    def stop_all(self) -> None:
+        for process in self.running.values():
+            processes.stop(process.pid, sys.executable)
+            process.wait()
+        self.running.clear()
