@@ -24,8 +24,9 @@ from lbspeaker.lab.deploy import controller_command, create_pool, install_crds
 from lbspeaker.lab.lab import Lab
 
 NAMESPACE = "burst"
-# Lab slots use 198.18.1-250.0/24; the top of the benchmarking range is free for pools.
-POOL = "198.18.251.0-198.18.255.255"
+# IPAM only: these addresses are written to Service status in the lab's apiserver and never
+# announced or used for traffic. RFC 6598 space, large enough for 10,000 Services.
+POOL = "100.64.0.0/18"
 
 
 def _percentile(values: list[float], fraction: float) -> float:
@@ -63,7 +64,15 @@ def _burst(core: client.CoreV1Api, services: int, threads: int) -> None:
         created[name] = time.monotonic()
         core.create_namespaced_service(
             NAMESPACE,
-            {"metadata": {"name": name}, "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}},
+            # No NodePorts: the default range (2,768 ports) runs out before 10,000 Services.
+            {
+                "metadata": {"name": name},
+                "spec": {
+                    "type": "LoadBalancer",
+                    "ports": [{"port": 80}],
+                    "allocateLoadBalancerNodePorts": False,
+                },
+            },
         )
 
     burst_start = time.monotonic()
