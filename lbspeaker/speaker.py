@@ -34,7 +34,7 @@ from lbspeaker.k8s.speaker_lease import SPEAKER_SELECTOR, LeaseKeeper, node_leas
 from lbspeaker.k8s.watch import ResourceWatch, WatchEvent
 from lbspeaker.k8s.writer import KeyedWriter
 from lbspeaker.l2.announcer import Announcer
-from lbspeaker.l2.inputs import advertisement_from, service_ips
+from lbspeaker.l2.inputs import advertisement_from, service_ips, slices_by_service
 from lbspeaker.l2.selection import L2Announcement, plan
 from lbspeaker.metrics import Health, serve
 
@@ -237,20 +237,15 @@ class Speaker:
             self.own = self.own.renew_confirmed(sent_at, now, self.timing)
 
     def _replan(self) -> None:
-        slices_by_service: dict[tuple[str, str], list[Any]] = {}
-        for endpoint_slice in self.slices.values():
-            labels = endpoint_slice.metadata.labels or {}
-            name = labels.get("kubernetes.io/service-name")
-            if name:
-                key = (endpoint_slice.metadata.namespace, name)
-                slices_by_service.setdefault(key, []).append(endpoint_slice)
         accepted, _ = accept_pools(self.pools.values())
         pool_labels = {
             name: dict(obj["metadata"].get("labels") or {}) for name, obj in self.pools.items()
         }
         ads = [a for a in map(advertisement_from, self.advertisements.values()) if a is not None]
         services = service_ips(
-            self.services.values(), slices_by_service, self.options.claim_unset_class
+            self.services.values(),
+            slices_by_service(self.slices.values()),
+            self.options.claim_unset_class,
         )
         self.announcements = plan(services, accepted, pool_labels, ads, self.nodes)
         self.candidates = {

@@ -35,7 +35,7 @@ from lbspeaker.bgp.selection import Advertisement, IPNetwork, Peer, Route, plan
 from lbspeaker.bgp.status import PeerStatusWriter, established_count, now_text
 from lbspeaker.k8s.events import EventRecorder, custom_reference
 from lbspeaker.k8s.pool_status import accept_pools
-from lbspeaker.l2.inputs import service_ips
+from lbspeaker.l2.inputs import service_ips, slices_by_service
 
 log = logging.getLogger(__name__)
 
@@ -57,15 +57,6 @@ class BGPInputs:
     advertisements: Iterable[Mapping[str, Any]]
     secrets: Iterable[Any]
     claim_unset_class: bool = True
-
-
-def _slices_by_service(slices: Iterable[Any]) -> dict[tuple[str, str], list[Any]]:
-    found: dict[tuple[str, str], list[Any]] = {}
-    for endpoint_slice in slices:
-        name = (endpoint_slice.metadata.labels or {}).get("kubernetes.io/service-name")
-        if name:
-            found.setdefault((endpoint_slice.metadata.namespace, name), []).append(endpoint_slice)
-    return found
 
 
 def local_address_toward(peer: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Any:
@@ -154,7 +145,7 @@ class BGPMode:
                 for o in inputs.pools
             }
             services = service_ips(
-                inputs.services, _slices_by_service(inputs.slices), inputs.claim_unset_class
+                inputs.services, slices_by_service(inputs.slices), inputs.claim_unset_class
             )
             result = plan(
                 self.node,

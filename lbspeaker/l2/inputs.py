@@ -32,6 +32,16 @@ def advertisement_from(obj: Mapping[str, Any]) -> Advertisement | None:
     )
 
 
+def slices_by_service(slices: Iterable[Any]) -> dict[tuple[str, str], list[Any]]:
+    """EndpointSlices grouped by the (namespace, name) of the Service they belong to."""
+    found: dict[tuple[str, str], list[Any]] = {}
+    for endpoint_slice in slices:
+        name = (endpoint_slice.metadata.labels or {}).get("kubernetes.io/service-name")
+        if name:
+            found.setdefault((endpoint_slice.metadata.namespace, name), []).append(endpoint_slice)
+    return found
+
+
 def ready_endpoint_nodes(slices: Iterable[Any]) -> frozenset[str]:
     """Nodes with a ready endpoint in these EndpointSlices (ready unset counts as ready)."""
     nodes: set[str] = set()
