@@ -37,7 +37,7 @@ class Speakers:
             for task in Path(f"/proc/{pid}/task").glob("*")
             for child in (task / "children").read_text().split()
         ]
-        return [p for p in found if program in Path(f"/proc/{p}/cmdline").read_text()]
+        return [p for p in found if program in _cmdline(p)]
 
     def signal(self, node: str, signum: int) -> None:
         process = self.running.pop(node)
@@ -49,3 +49,11 @@ class Speakers:
             processes.stop(process.pid, sys.executable)
             process.wait()
         self.running.clear()
+
+
+def _cmdline(pid: int) -> str:
+    """A process's command line, "" if it exited meanwhile (a child may exit at any time)."""
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return ""
