@@ -11,7 +11,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from lbspeaker.ipam import IPAddress, IPAddressPool, LabelSelector, selector_matches
+from lbspeaker.ipam import IPAddress, IPAddressPool, LabelSelector, ServiceKey, selector_matches
 from lbspeaker.l2.selection import ServiceIPs
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -129,11 +129,115 @@ def aggregation_problem(
     )
 
 
-@dataclass
+@dataclass(frozen=True)
+class BGPConfig:
+    """Everything but the Services that decides what `node` announces."""
+
+    node: str
+    pools: tuple[IPAddressPool, ...] = ()
+    pool_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    advertisements: tuple[Advertisement, ...] = ()
+    peers: tuple[Peer, ...] = ()
+    node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def my_peers(self) -> tuple[Peer, ...] | None:
+        """The peers `node` holds a session with; None for a node unknown to `node_labels`."""
+        if self.node not in self.node_labels:
+            return None
+        labels = self.node_labels[self.node]
+        return tuple(
+            sorted((p for p in self.peers if p.selects_node(labels)), key=lambda p: p.name)
+        )
+
+    def pool_advertisements(self) -> dict[str, tuple[Advertisement, ...]]:
+        """Per pool: the advertisements that select both it and `node`."""
+        labels = self.node_labels.get(self.node, {})
+        ads = sorted(self.advertisements, key=lambda a: a.name)
+        return {
+            pool.name: tuple(
+                ad
+                for ad in ads
+                if ad.selects_pool(pool.name, self.pool_labels.get(pool.name, {}))
+                and ad.selects_node(labels)
+            )
+            for pool in self.pools
+        }
+
+
+RouteKey = tuple[str, IPNetwork]  # (peer name, prefix)
+
+
+@dataclass(frozen=True)
 class _Attributes:
     local_pref: int | None = None
-    communities: set[tuple[int, int]] = field(default_factory=set)
-    large_communities: set[tuple[int, int, int]] = field(default_factory=set)
+    communities: frozenset[tuple[int, int]] = frozenset()
+    large_communities: frozenset[tuple[int, int, int]] = frozenset()
+
+    def merge(self, other: "_Attributes") -> "_Attributes":
+        """Communities are united and the highest LOCAL_PREF wins."""
+        preferences = [p for p in (self.local_pref, other.local_pref) if p is not None]
+        return _Attributes(
+            max(preferences) if preferences else None,
+            self.communities | other.communities,
+            self.large_communities | other.large_communities,
+        )
+
+    def route(self, prefix: IPNetwork) -> Route:
+        return Route(
+            prefix,
+            self.local_pref,
+            tuple(sorted(self.communities)),
+            tuple(sorted(self.large_communities)),
+        )
+
+
+def _service_routes(
+    service: ServiceIPs,
+    node: str,
+    pools: Iterable[IPAddressPool],
+    by_pool: Mapping[str, tuple[Advertisement, ...]],
+    my_peers: Iterable[Peer],
+) -> tuple[dict[RouteKey, _Attributes], list[AggregationProblem]]:
+    """The routes (with attributes) and the aggregation problems one Service alone gives."""
+    routes: dict[RouteKey, _Attributes] = {}
+    problems: list[AggregationProblem] = []
+    if service.endpoint_nodes is not None and node not in service.endpoint_nodes:
+        return routes, problems  # externalTrafficPolicy Local without a ready endpoint here
+    for ip in service.ips:
+        pool = _pool_of(ip, pools)
+        if pool is None:
+            continue
+        for ad in by_pool.get(pool.name, ()):
+            problem = aggregation_problem(ad, pool, ip)
+            if problem is not None:
+                problems.append(problem)
+                continue
+            prefix = ipaddress.ip_network(f"{ip}/{ad.prefix_length(ip)}", strict=False)
+            for peer in my_peers:
+                if ad.peers and peer.name not in ad.peers:
+                    continue
+                if peer.address.version != ip.version:
+                    continue  # IPv4 routes over IPv4 sessions, IPv6 over IPv6
+                # RFC 4271 §5.1.5: LOCAL_PREF is only sent to internal peers.
+                attributes = _Attributes(
+                    ad.local_pref if peer.is_ibgp else None,
+                    ad.communities,
+                    ad.large_communities,
+                )
+                key = (peer.name, prefix)
+                previous = routes.get(key)
+                routes[key] = attributes if previous is None else previous.merge(attributes)
+    return routes, problems
+
+
+def _first_problems(problems: Iterable[AggregationProblem]) -> tuple[AggregationProblem, ...]:
+    """One problem per (advertisement, pool), the same whatever order the Services came in."""
+    first: dict[tuple[str, str], AggregationProblem] = {}
+    for problem in problems:
+        key = (problem.advertisement, problem.pool)
+        if key not in first or problem.message < first[key].message:
+            first[key] = problem
+    return tuple(first[k] for k in sorted(first))
 
 
 def plan(
@@ -152,53 +256,106 @@ def plan(
     communities are united and the highest LOCAL_PREF wins. A node unknown to `node_labels`
     holds no session at all.
     """
-    if node not in node_labels:
+    config = BGPConfig(
+        node, tuple(pools), pool_labels, tuple(advertisements), tuple(peers), node_labels
+    )
+    my_peers = config.my_peers()
+    if my_peers is None:
         return BGPPlan({})
-    labels = node_labels[node]
-    my_peers = sorted((p for p in peers if p.selects_node(labels)), key=lambda p: p.name)
+    by_pool = config.pool_advertisements()
     wanted: dict[str, dict[IPNetwork, _Attributes]] = {p.name: {} for p in my_peers}
-    problems: dict[tuple[str, str], AggregationProblem] = {}
-    pool_list = list(pools)
-    ads = sorted(advertisements, key=lambda a: a.name)
+    problems: list[AggregationProblem] = []
     for service in services:
-        if service.endpoint_nodes is not None and node not in service.endpoint_nodes:
-            continue  # externalTrafficPolicy Local without a ready endpoint here
-        for ip in service.ips:
-            pool = _pool_of(ip, pool_list)
-            if pool is None:
+        routes, found = _service_routes(service, node, config.pools, by_pool, my_peers)
+        problems += found
+        for (peer, prefix), attributes in routes.items():
+            previous = wanted[peer].get(prefix)
+            wanted[peer][prefix] = attributes if previous is None else previous.merge(attributes)
+    return BGPPlan(
+        {
+            name: frozenset(a.route(prefix) for prefix, a in by_prefix.items())
+            for name, by_prefix in wanted.items()
+        },
+        _first_problems(problems),
+    )
+
+
+class BGPPlanner:
+    """`plan`, kept up to date one Service at a time (see `l2.selection.L2Planner` for why).
+
+    `routes` holds, for every peer of this node, the routes it should get by prefix.
+    """
+
+    def __init__(self, node: str) -> None:
+        self._config = BGPConfig(node)
+        self._node_known = False
+        self._my_peers: tuple[Peer, ...] = ()
+        self._by_pool: dict[str, tuple[Advertisement, ...]] = {}
+        self._services: dict[ServiceKey, ServiceIPs] = {}
+        self._contributions: dict[ServiceKey, dict[RouteKey, _Attributes]] = {}
+        self._services_of_route: dict[RouteKey, set[ServiceKey]] = {}
+        self._problems: dict[ServiceKey, list[AggregationProblem]] = {}
+        self.routes: dict[str, dict[IPNetwork, Route]] = {}
+
+    @property
+    def problems(self) -> tuple[AggregationProblem, ...]:
+        return _first_problems(p for found in self._problems.values() for p in found)
+
+    def configure(self, config: BGPConfig) -> None:
+        """Takes new pools, advertisements, peers and nodes, and re-plans every Service."""
+        self._config = config
+        my_peers = config.my_peers()
+        self._node_known = my_peers is not None
+        self._my_peers = my_peers or ()
+        self._by_pool = config.pool_advertisements()
+        self._contributions = {}
+        self._services_of_route = {}
+        self._problems = {}
+        self.routes = {p.name: {} for p in self._my_peers}
+        self.update(dict(self._services))
+
+    def update(self, changes: Mapping[ServiceKey, ServiceIPs | None]) -> set[RouteKey]:
+        """Takes changed Services (None: gone); returns the (peer, prefix) pairs that changed."""
+        touched: set[RouteKey] = set()
+        for key, service in changes.items():
+            for route_key in self._contributions.pop(key, {}):
+                self._services_of_route[route_key].discard(key)
+                touched.add(route_key)
+            self._problems.pop(key, None)
+            if service is None:
+                self._services.pop(key, None)
                 continue
-            for ad in ads:
-                if not ad.selects_pool(pool.name, pool_labels.get(pool.name, {})):
-                    continue
-                if not ad.selects_node(labels):
-                    continue
-                problem = aggregation_problem(ad, pool, ip)
-                if problem is not None:
-                    problems[(ad.name, pool.name)] = problem
-                    continue
-                prefix = ipaddress.ip_network(f"{ip}/{ad.prefix_length(ip)}", strict=False)
-                for peer in my_peers:
-                    if ad.peers and peer.name not in ad.peers:
-                        continue
-                    if peer.address.version != ip.version:
-                        continue  # IPv4 routes over IPv4 sessions, IPv6 over IPv6
-                    attributes = wanted[peer.name].setdefault(prefix, _Attributes())
-                    # RFC 4271 §5.1.5: LOCAL_PREF is only sent to internal peers.
-                    if peer.is_ibgp and ad.local_pref is not None:
-                        current = attributes.local_pref
-                        attributes.local_pref = max(current or 0, ad.local_pref)
-                    attributes.communities |= ad.communities
-                    attributes.large_communities |= ad.large_communities
-    routes = {
-        name: frozenset(
-            Route(
-                prefix,
-                a.local_pref,
-                tuple(sorted(a.communities)),
-                tuple(sorted(a.large_communities)),
+            self._services[key] = service
+            if not self._node_known:
+                continue  # a node unknown to the cluster holds no session (as `plan`)
+            routes, problems = _service_routes(
+                service, self._config.node, self._config.pools, self._by_pool, self._my_peers
             )
-            for prefix, a in by_prefix.items()
-        )
-        for name, by_prefix in wanted.items()
-    }
-    return BGPPlan(routes, tuple(problems[k] for k in sorted(problems)))
+            if routes:
+                self._contributions[key] = routes
+            if problems:
+                self._problems[key] = problems
+            for route_key in routes:
+                self._services_of_route.setdefault(route_key, set()).add(key)
+                touched.add(route_key)
+        changed: set[RouteKey] = set()
+        for route_key in touched:
+            peer, prefix = route_key
+            by_prefix = self.routes[peer]
+            before = by_prefix.get(prefix)
+            after = self._merged(route_key)
+            if after is None:
+                by_prefix.pop(prefix, None)
+                self._services_of_route.pop(route_key, None)
+            else:
+                by_prefix[prefix] = after
+            if after != before:
+                changed.add(route_key)
+        return changed
+
+    def _merged(self, route_key: RouteKey) -> Route | None:
+        merged: _Attributes | None = None
+        for key in self._services_of_route.get(route_key, ()):
+            attributes = self._contributions[key][route_key]
+            merged = attributes if merged is None else merged.merge(attributes)
+        return None if merged is None else merged.route(route_key[1])

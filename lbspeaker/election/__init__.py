@@ -116,6 +116,7 @@ from lbspeaker.election.own_lease import OwnLease, Standing
 from lbspeaker.election.rendezvous import (
     IPAddress,
     NodeName,
+    OwnerCache,
     assign_owners,
     owner_for,
     rendezvous_weight,
@@ -132,6 +133,7 @@ __all__ = [
     "NodeLease",
     "NodeName",
     "OwnLease",
+    "OwnerCache",
     "OwnershipChange",
     "PeerHealth",
     "Standing",

@@ -3,7 +3,7 @@
 The rule and why it never splits ownership are in the package docstring (`lbspeaker.election`).
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
@@ -48,11 +48,14 @@ def decide(
     observations: Iterable[LeaseObservation],
     candidates: Mapping[IPAddress, Iterable[NodeName]],
     timing: ElectionTiming,
+    *,
+    owner: Callable[[IPAddress, frozenset[NodeName]], NodeName | None] = owner_for,
 ) -> Decision:
     """Which of `candidates`' IPs this speaker answers for at `now` (its own monotonic time).
 
     `observations`: the speaker's observations of the speaker Leases (its own is ignored);
-    `candidates`: each announced IP's candidate nodes (`eligibility.candidates_per_ip`).
+    `candidates`: each announced IP's candidate nodes (`eligibility.candidates_per_ip`);
+    `owner`: `owner_for`, or the same answer remembered (`rendezvous.OwnerCache.owner`).
     """
     peers = [observation for observation in observations if observation.node != own.node]
     warm_up_seconds = warm_up(timing, peers)
@@ -61,8 +64,8 @@ def decide(
     alive = alive_nodes(peers, own.renewed_at, timing) | (
         frozenset((own.node,)) if serving else frozenset()
     )
-    owners = {ip: owner_for(ip, alive.intersection(nodes)) for ip, nodes in candidates.items()}
-    owned = frozenset(ip for ip, owner in owners.items() if serving and owner == own.node)
+    owners = {ip: owner(ip, alive.intersection(nodes)) for ip, nodes in candidates.items()}
+    owned = frozenset(ip for ip, who in owners.items() if serving and who == own.node)
     return Decision(
         standing=standing,
         owned=owned,

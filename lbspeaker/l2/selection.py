@@ -70,30 +70,38 @@ def _pool_of(ip: IPAddress, pools: Iterable[IPAddressPool]) -> IPAddressPool | N
     return None
 
 
-def plan(
-    services: Iterable[ServiceIPs],
-    pools: Iterable[IPAddressPool],
-    pool_labels: Mapping[str, Mapping[str, str]],
-    advertisements: Iterable[Advertisement],
-    node_labels: Mapping[str, Mapping[str, str]],
-) -> dict[IPAddress, L2Announcement]:
-    """Every IP layer 2 must announce, keyed by IP (Services sharing an IP are merged)."""
-    pool_list = list(pools)
-    ads = sorted(advertisements, key=lambda a: a.name)
-    merged: dict[IPAddress, L2Announcement] = {}
-    for service in sorted(services, key=lambda s: s.key):
-        for ip in service.ips:
-            pool = _pool_of(ip, pool_list)
-            if pool is None:
-                continue
+@dataclass(frozen=True)
+class _PoolAnnouncement:
+    """What every IP of one pool shares: the advertisements selecting it and what they say."""
+
+    advertising_nodes: frozenset[str]
+    interfaces: frozenset[str] | None
+    gratuitous_repeat_seconds: int | None
+    advertisements: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class L2Config:
+    """Everything but the Services that decides what layer 2 announces."""
+
+    pools: tuple[IPAddressPool, ...] = ()
+    pool_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    advertisements: tuple[Advertisement, ...] = ()
+    node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+
+    def pool_announcements(self) -> dict[str, _PoolAnnouncement]:
+        """Per pool that an advertisement selects: its nodes, interfaces and repeat period."""
+        ads = sorted(self.advertisements, key=lambda a: a.name)
+        found: dict[str, _PoolAnnouncement] = {}
+        for pool in self.pools:
             selecting = [
-                a for a in ads if a.selects_pool(pool.name, pool_labels.get(pool.name, {}))
+                a for a in ads if a.selects_pool(pool.name, self.pool_labels.get(pool.name, {}))
             ]
             if not selecting:
                 continue
             nodes = frozenset(
                 name
-                for name, labels in node_labels.items()
+                for name, labels in self.node_labels.items()
                 if any(a.selects_node(labels) for a in selecting)
             )
             interfaces: frozenset[str] | None = frozenset().union(
@@ -104,21 +112,141 @@ def plan(
             repeats = [
                 a.gratuitous_repeat_seconds for a in selecting if a.gratuitous_repeat_seconds
             ]
-            announcement = L2Announcement(
-                ip=ip,
-                pool=pool.name,
-                services=frozenset({service.key}),
-                advertising_nodes=nodes,
-                local_endpoint_nodes=service.endpoint_nodes,
-                interfaces=interfaces,
-                gratuitous_repeat_seconds=min(repeats) if repeats else None,
-                advertisements=tuple(a.name for a in selecting),
+            found[pool.name] = _PoolAnnouncement(
+                nodes,
+                interfaces,
+                min(repeats) if repeats else None,
+                tuple(a.name for a in selecting),
             )
+        return found
+
+
+def _service_announcements(
+    service: ServiceIPs,
+    pools: Iterable[IPAddressPool],
+    by_pool: Mapping[str, _PoolAnnouncement],
+) -> dict[IPAddress, L2Announcement]:
+    """The announcements one Service alone asks for."""
+    found: dict[IPAddress, L2Announcement] = {}
+    for ip in service.ips:
+        pool = _pool_of(ip, pools)
+        chosen = by_pool.get(pool.name) if pool is not None else None
+        if pool is None or chosen is None:
+            continue
+        announcement = L2Announcement(
+            ip=ip,
+            pool=pool.name,
+            services=frozenset({service.key}),
+            advertising_nodes=chosen.advertising_nodes,
+            local_endpoint_nodes=service.endpoint_nodes,
+            interfaces=chosen.interfaces,
+            gratuitous_repeat_seconds=chosen.gratuitous_repeat_seconds,
+            advertisements=chosen.advertisements,
+        )
+        previous = found.get(ip)
+        found[ip] = announcement if previous is None else _merge(previous, announcement)
+    return found
+
+
+def plan(
+    services: Iterable[ServiceIPs],
+    pools: Iterable[IPAddressPool],
+    pool_labels: Mapping[str, Mapping[str, str]],
+    advertisements: Iterable[Advertisement],
+    node_labels: Mapping[str, Mapping[str, str]],
+) -> dict[IPAddress, L2Announcement]:
+    """Every IP layer 2 must announce, keyed by IP (Services sharing an IP are merged)."""
+    config = L2Config(tuple(pools), pool_labels, tuple(advertisements), node_labels)
+    by_pool = config.pool_announcements()
+    merged: dict[IPAddress, L2Announcement] = {}
+    for service in sorted(services, key=lambda s: s.key):
+        for ip, announcement in _service_announcements(service, config.pools, by_pool).items():
             previous = merged.get(ip)
-            if previous is not None:
-                announcement = _merge(previous, announcement)
-            merged[ip] = announcement
+            merged[ip] = announcement if previous is None else _merge(previous, announcement)
     return merged
+
+
+class L2Planner:
+    """`plan`, kept up to date one Service at a time.
+
+    A Service event costs the work of that Service and the IPs it touches, not a re-plan of
+    every Service: at 10,000 Services a full plan per watch event kept a speaker's CPU busy.
+    `configure` (pools, advertisements, nodes changed) re-plans everything.
+    """
+
+    def __init__(self) -> None:
+        self._config = L2Config()
+        self._by_pool: dict[str, _PoolAnnouncement] = {}
+        self._services: dict[ServiceKey, ServiceIPs] = {}
+        self._contributions: dict[ServiceKey, dict[IPAddress, L2Announcement]] = {}
+        self._services_of_ip: dict[IPAddress, set[ServiceKey]] = {}
+        self.announcements: dict[IPAddress, L2Announcement] = {}
+
+    def configure(self, config: L2Config) -> set[IPAddress]:
+        """Takes new pools, advertisements and nodes; returns the IPs whose plan changed."""
+        before = self.announcements
+        self._config = config
+        self._by_pool = config.pool_announcements()
+        self._contributions = {}
+        self._services_of_ip = {}
+        self.announcements = {}
+        self._add_all(list(self._services))
+        return _changed_keys(before, self.announcements)
+
+    def update(self, changes: Mapping[ServiceKey, ServiceIPs | None]) -> set[IPAddress]:
+        """Takes changed Services (None: gone or nothing to announce); returns changed IPs."""
+        touched: set[IPAddress] = set()
+        for key, service in changes.items():
+            for ip in self._contributions.pop(key, {}):
+                self._services_of_ip[ip].discard(key)
+                touched.add(ip)
+            if service is None:
+                self._services.pop(key, None)
+                continue
+            self._services[key] = service
+            mine = _service_announcements(service, self._config.pools, self._by_pool)
+            if mine:
+                self._contributions[key] = mine
+            for ip in mine:
+                self._services_of_ip.setdefault(ip, set()).add(key)
+                touched.add(ip)
+        changed: set[IPAddress] = set()
+        for ip in touched:
+            before = self.announcements.get(ip)
+            after = self._merged(ip)
+            if after is None:
+                self.announcements.pop(ip, None)
+                self._services_of_ip.pop(ip, None)
+            else:
+                self.announcements[ip] = after
+            if after != before:
+                changed.add(ip)
+        return changed
+
+    def _add_all(self, keys: Iterable[ServiceKey]) -> None:
+        for key in keys:
+            mine = _service_announcements(self._services[key], self._config.pools, self._by_pool)
+            if mine:
+                self._contributions[key] = mine
+            for ip in mine:
+                self._services_of_ip.setdefault(ip, set()).add(key)
+        for ip in self._services_of_ip:
+            merged = self._merged(ip)
+            if merged is not None:
+                self.announcements[ip] = merged
+
+    def _merged(self, ip: IPAddress) -> L2Announcement | None:
+        merged: L2Announcement | None = None
+        for key in sorted(self._services_of_ip.get(ip, ())):
+            announcement = self._contributions[key][ip]
+            merged = announcement if merged is None else _merge(merged, announcement)
+        return merged
+
+
+def _changed_keys(
+    before: Mapping[IPAddress, L2Announcement], after: Mapping[IPAddress, L2Announcement]
+) -> set[IPAddress]:
+    return {ip for ip in before.keys() | after.keys() if before.get(ip) != after.get(ip)}
 
 
 def _merge(first: L2Announcement, second: L2Announcement) -> L2Announcement:

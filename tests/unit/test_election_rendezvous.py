@@ -4,12 +4,14 @@ from collections import Counter
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lbspeaker.election import (
     AnnouncedIP,
     IPAddress,
+    NodeName,
+    OwnerCache,
     assign_owners,
     candidates_per_ip,
     owner_for,
@@ -141,3 +143,24 @@ def test_a_joining_node_either_takes_an_ip_or_leaves_it_where_it_was(
     ip: IPAddress, nodes: set[str], joining: str
 ) -> None:
     assert owner_for(ip, nodes | {joining}) in {owner_for(ip, nodes), joining}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from([ip_address("192.0.2.1"), ip_address("192.0.2.2"), ip_address("::1")]),
+            st.frozensets(st.sampled_from(["a", "b", "c", "d", "e"])),
+        ),
+        max_size=30,
+    )
+)
+def test_the_owner_cache_answers_as_owner_for_whatever_the_history(
+    queries: list[tuple[IPAddress, frozenset[NodeName]]],
+) -> None:
+    cache = OwnerCache()
+    for ip, eligible in queries:
+        assert cache.owner(ip, eligible) == owner_for(ip, eligible)
+    cache.retain([ip_address("192.0.2.1")])
+    for ip, eligible in queries:
+        assert cache.owner(ip, eligible) == owner_for(ip, eligible)
