@@ -13,6 +13,7 @@ import queue
 import signal
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,9 +34,10 @@ from lbspeaker.k8s.pool_status import accept_pools
 from lbspeaker.k8s.speaker_lease import SPEAKER_SELECTOR, LeaseKeeper, node_lease_from
 from lbspeaker.k8s.watch import ResourceWatch, WatchEvent
 from lbspeaker.k8s.writer import KeyedWriter
+from lbspeaker.l2.announced_services import AnnouncedServices
 from lbspeaker.l2.announcer import Announcer
-from lbspeaker.l2.inputs import advertisement_from, service_ips, slices_by_service
-from lbspeaker.l2.selection import L2Announcement, plan
+from lbspeaker.l2.inputs import advertisement_from
+from lbspeaker.l2.selection import L2Config, L2Planner
 from lbspeaker.metrics import Health, serve
 
 log = logging.getLogger("lbspeaker.speaker")
@@ -75,6 +77,9 @@ class Speaker:
         self.bgp_peers: dict[str, dict[str, Any]] = {}
         self.bgp_advertisements: dict[str, dict[str, Any]] = {}
         self.secrets: dict[tuple[str, str], Any] = {}
+        self.announced = AnnouncedServices(options.claim_unset_class)
+        self.l2 = L2Planner()
+        self.owners = election.OwnerCache()
         # SimpleQueue.put is reentrant: the SIGTERM handler may use it to wake the loop.
         self.queue: queue.SimpleQueue[WatchEvent] = queue.SimpleQueue()
         self.stop = threading.Event()
@@ -82,17 +87,20 @@ class Speaker:
         self.pending_lock = threading.Lock()
         self.pending: dict[str, float] = {}  # resourceVersion of our renew -> send time
         # Caches, touched by the decision loop only.
-        self.services: dict[tuple[str, str], Any] = {}
-        self.slices: dict[tuple[str, str], Any] = {}
+        self.services = self.announced.services
         self.nodes: dict[str, dict[str, str]] = {}
         self.pools: dict[str, dict[str, Any]] = {}
         self.advertisements: dict[str, dict[str, Any]] = {}
         self.observations: dict[str, LeaseObservation] = {}
         self.own = OwnLease(options.node)
-        self.announcements: dict[ipam.IPAddress, L2Announcement] = {}
+        self.announcements = self.l2.announcements
         self.candidates: dict[ipam.IPAddress, frozenset[str]] = {}
         self.owned: frozenset[ipam.IPAddress] = frozenset()
-        self.plan_dirty = True
+        # What the next plan must take: the configuration (pools, advertisements, nodes, BGP
+        # objects) changed in meaning, BGPPeer objects changed at all, an owned IP's plan changed.
+        self.config_changed = True
+        self.peers_seen = False
+        self.reannounce = False
         self.expiry_renew_requested: float | None = None
         self.standing = "Unconfirmed"
         self.health = Health()
@@ -178,37 +186,52 @@ class Speaker:
         now = time.monotonic()
         if event.kind == "leases":
             self._lease_event(event, now)
-            return
-        self.plan_dirty = True
-        caches: dict[str, dict[Any, Any]] = {
-            "services": self.services,
-            "slices": self.slices,
-            "pools": self.pools,
-            "advertisements": self.advertisements,
-            "bgppeers": self.bgp_peers,
-            "bgpadvertisements": self.bgp_advertisements,
-            "secrets": self.secrets,
-        }
-        if event.kind == "nodes":
-            items = event.obj if event.type == "SYNCED" else [event.obj]
-            if event.type == "SYNCED":
-                self.nodes.clear()
-            for node in items:
-                if event.type == "DELETED":
-                    self.nodes.pop(node.metadata.name, None)
-                else:
-                    self.nodes[node.metadata.name] = dict(node.metadata.labels or {})
-            return
-        cache = caches[event.kind]
+        elif event.kind == "services":
+            self.announced.service_event(event.type, event.obj)
+        elif event.kind == "slices":
+            self.announced.slice_event(event.type, event.obj)
+        elif event.kind == "nodes":
+            self._configuration_event(
+                self.nodes, event, _node_labels, lambda labels: labels, lambda n: n.metadata.name
+            )
+        else:
+            caches: dict[str, dict[Any, Any]] = {
+                "pools": self.pools,
+                "advertisements": self.advertisements,
+                "bgppeers": self.bgp_peers,
+                "bgpadvertisements": self.bgp_advertisements,
+                "secrets": self.secrets,
+            }
+            meaning = _secret_data if event.kind == "secrets" else _spec_and_labels
+            self._configuration_event(caches[event.kind], event, lambda o: o, meaning, _key)
+            self.peers_seen |= event.kind == "bgppeers"
+
+    def _configuration_event(
+        self,
+        cache: dict[Any, Any],
+        event: WatchEvent,
+        stored: Callable[[Any], Any],
+        meaning: Callable[[Any], Any],
+        key_of: Callable[[Any], Any],
+    ) -> None:
+        """Updates a configuration cache; a change in meaning (not status) re-plans everything:
+        the controller's pool status writes and the speakers' BGPPeer status writes must not."""
+        before = {k: meaning(v) for k, v in cache.items()} if event.type == "SYNCED" else None
         items = event.obj if event.type == "SYNCED" else [event.obj]
         if event.type == "SYNCED":
             cache.clear()
         for obj in items:
-            key = _key(obj)
+            key = key_of(obj)
+            previous = cache.get(key)
             if event.type == "DELETED":
                 cache.pop(key, None)
-            else:
-                cache[key] = obj
+                self.config_changed |= previous is not None
+                continue
+            cache[key] = stored(obj)
+            if before is None and (previous is None or meaning(previous) != meaning(cache[key])):
+                self.config_changed = True
+        if before is not None and before != {k: meaning(v) for k, v in cache.items()}:
+            self.config_changed = True
 
     def _lease_event(self, event: WatchEvent, now: float) -> None:
         items = event.obj if event.type == "SYNCED" else [event.obj]
@@ -237,44 +260,65 @@ class Speaker:
             self.own = self.own.renew_confirmed(sent_at, now, self.timing)
 
     def _replan(self) -> None:
-        accepted, _ = accept_pools(self.pools.values())
-        pool_labels = {
-            name: dict(obj["metadata"].get("labels") or {}) for name, obj in self.pools.items()
-        }
-        ads = [a for a in map(advertisement_from, self.advertisements.values()) if a is not None]
-        services = service_ips(
-            self.services.values(),
-            slices_by_service(self.slices.values()),
-            self.options.claim_unset_class,
-        )
-        self.announcements = plan(services, accepted, pool_labels, ads, self.nodes)
-        self.candidates = {
-            ip: a.election_input().candidates for ip, a in self.announcements.items()
-        }
-        self.plan_dirty = False
-        self.bgp.update(
-            BGPInputs(
-                services=self.services.values(),
-                slices=self.slices.values(),
-                node_labels=self.nodes,
-                pools=self.pools.values(),
-                peers=self.bgp_peers.values(),
-                advertisements=self.bgp_advertisements.values(),
-                secrets=self.secrets.values(),
-                claim_unset_class=self.options.claim_unset_class,
+        changes = self.announced.take_changes()
+        config_changed, self.config_changed = self.config_changed, False
+        changed = self.l2.update(changes)
+        if config_changed:
+            accepted, _ = accept_pools(self.pools.values())
+            pool_labels = {
+                name: dict(obj["metadata"].get("labels") or {}) for name, obj in self.pools.items()
+            }
+            ads = [a for a in map(advertisement_from, self.advertisements.values()) if a]
+            changed |= self.l2.configure(
+                L2Config(tuple(accepted), pool_labels, tuple(ads), dict(self.nodes))
             )
-        )
+        for ip in changed:
+            announcement = self.announcements.get(ip)
+            if announcement is None:
+                self.candidates.pop(ip, None)
+                self.owners.forget(ip)
+            else:
+                self.candidates[ip] = announcement.election_input().candidates
+        self.reannounce |= not changed.isdisjoint(self.owned)
+        if changes or config_changed:
+            self.bgp.update(
+                changes,
+                BGPInputs(
+                    node_labels=dict(self.nodes),
+                    pools=list(self.pools.values()),
+                    peers=list(self.bgp_peers.values()),
+                    advertisements=list(self.bgp_advertisements.values()),
+                    secrets=list(self.secrets.values()),
+                )
+                if config_changed
+                else None,
+            )
+        elif self.peers_seen:
+            self.bgp.observe_peers(list(self.bgp_peers.values()))
+        self.peers_seen = False
 
     def _decide(self) -> float | None:
-        if self.plan_dirty:
-            self._replan()
+        self._replan()
         now = time.monotonic()
         decision = election.decide(
-            now, self.own, self.observations.values(), self.candidates, self.timing
+            now,
+            self.own,
+            self.observations.values(),
+            self.candidates,
+            self.timing,
+            owner=self.owners.owner,
         )
+        if self.standing != decision.standing.value:
+            log.info(
+                "lease standing node=%s from=%s to=%s",
+                self.options.node,
+                self.standing,
+                decision.standing.value,
+            )
         self.standing = decision.standing.value
         STANDING.set(1 if self.standing == "Serving" else 0)
-        if decision.owned != self.owned:
+        if decision.owned != self.owned or self.reannounce:
+            self.reannounce = False
             self._apply(decision.owned)
         renew_at = decision.expiry_renew_at
         if renew_at is not None and renew_at <= now:
@@ -346,6 +390,18 @@ def warn_about_kernel_settings() -> None:
             "net.ipv4.conf.all.arp_announce=0: the kernel may use a VIP as ARP source address; "
             "set arp_announce=2"
         )
+
+
+def _node_labels(node: Any) -> dict[str, str]:
+    return dict(node.metadata.labels or {})
+
+
+def _spec_and_labels(obj: Mapping[str, Any]) -> Any:
+    return (obj.get("spec"), obj["metadata"].get("labels"))
+
+
+def _secret_data(secret: Any) -> Any:
+    return secret.data
 
 
 def _key(obj: Any) -> Any:

@@ -1,9 +1,10 @@
 """BGP mode in the speaker: caches in, ExaBGP configuration and announcements out.
 
-`BGPMode.update(inputs)` is called by the speaker's decision loop whenever its caches change;
-it plans (pure `selection`), reconfigures ExaBGP when this node's sessions change (a reload:
-only changed or removed neighbors lose their session), and sends only the difference between
-what is announced and what should be. ExaBGP's neighbor state messages become BGPPeer status
+`BGPMode.update(changes, inputs)` is called by the speaker's decision loop with the Services
+that changed (and the configuration, when it changed); it plans incrementally (pure
+`selection.BGPPlanner`), reconfigures ExaBGP when this node's sessions change (a reload: only
+changed or removed neighbors lose their session), and sends only the difference between what
+is announced and what should be. ExaBGP's neighbor state messages become BGPPeer status
 entries, Events and metrics. `shutdown()` withdraws everything, then stops ExaBGP.
 """
 
@@ -31,11 +32,20 @@ from lbspeaker.bgp.api_commands import Message, NeighborState
 from lbspeaker.bgp.config import Session, render, session_resets, usable_sessions
 from lbspeaker.bgp.exabgp import ExaBGP
 from lbspeaker.bgp.inputs import advertisement_from, parse_peer, peer_value, session_from
-from lbspeaker.bgp.selection import Advertisement, IPNetwork, Peer, Route, plan
+from lbspeaker.bgp.selection import (
+    Advertisement,
+    BGPConfig,
+    BGPPlanner,
+    IPNetwork,
+    Peer,
+    Route,
+    RouteKey,
+)
 from lbspeaker.bgp.status import PeerStatusWriter, established_count, now_text
+from lbspeaker.ipam import ServiceKey
 from lbspeaker.k8s.events import EventRecorder, custom_reference
 from lbspeaker.k8s.pool_status import accept_pools
-from lbspeaker.l2.inputs import service_ips, slices_by_service
+from lbspeaker.l2.selection import ServiceIPs
 
 log = logging.getLogger(__name__)
 
@@ -47,16 +57,13 @@ RESTARTS = Counter("lbspeaker_bgp_exabgp_restarts_total", "ExaBGP restarts after
 
 @dataclass(frozen=True)
 class BGPInputs:
-    """The speaker's caches, as they are (Kubernetes client objects and custom-object dicts)."""
+    """The speaker's configuration caches (custom-object dicts, Secrets), Services aside."""
 
-    services: Iterable[Any]
-    slices: Iterable[Any]
     node_labels: Mapping[str, Mapping[str, str]]
     pools: Iterable[Mapping[str, Any]]
     peers: Iterable[Mapping[str, Any]]
     advertisements: Iterable[Mapping[str, Any]]
     secrets: Iterable[Any]
-    claim_unset_class: bool = True
 
 
 def local_address_toward(peer: ipaddress.IPv4Address | ipaddress.IPv6Address) -> Any:
@@ -118,7 +125,8 @@ class BGPMode:
         self.config_text: str | None = None
         self.sessions: dict[str, Session] = {}
         self.by_address: dict[str, str] = {}
-        self.desired: dict[str, frozenset[Route]] = {}
+        self.planner = BGPPlanner(node)
+        self.advertisement_objects: dict[str, Mapping[str, Any]] = {}
         self.announced: dict[str, dict[IPNetwork, Route]] = {}
         self.needs_resync: set[str] = set()
         self.state: dict[str, dict[str, Any]] = {}  # peer -> status entry (state/since/message)
@@ -130,43 +138,60 @@ class BGPMode:
 
     # -- the speaker's entry points ------------------------------------------------------
 
-    def update(self, inputs: BGPInputs) -> None:
-        """Re-plans from the caches and applies the difference; never raises for bad objects."""
+    def update(
+        self,
+        changes: Mapping[ServiceKey, ServiceIPs | None],
+        inputs: BGPInputs | None = None,
+    ) -> None:
+        """Applies changed Services, and a changed configuration when `inputs` is given (a
+        full re-plan); sends only what changed. Never raises for bad objects."""
         with self.lock:
             if self.stopped:
                 return
-            self.peer_objects = {str(o["metadata"]["name"]): o for o in inputs.peers}
-            peers, sessions = self._sessions(inputs)
-            self._configure(sessions)
-            ads = self._advertisements(inputs.advertisements)
-            accepted, _ = accept_pools(inputs.pools)
-            pool_labels = {
-                str(o["metadata"]["name"]): dict(o["metadata"].get("labels") or {})
-                for o in inputs.pools
-            }
-            services = service_ips(
-                inputs.services, slices_by_service(inputs.slices), inputs.claim_unset_class
-            )
-            result = plan(
-                self.node,
-                services=services,
-                pools=accepted,
-                pool_labels=pool_labels,
-                advertisements=ads,
-                peers=peers,
-                node_labels=inputs.node_labels,
-            )
-            for problem in result.problems:
+            changed: set[RouteKey] | None = self.planner.update(changes)
+            if inputs is not None:
+                self._reconfigure(inputs)
+                changed = None
+            for problem in self.planner.problems:
                 self._report(
                     BGP_ADVERTISEMENT.kind,
                     problem.advertisement,
                     "InvalidAggregation",
                     problem.message,
-                    self._advertisement_objects(inputs, problem.advertisement),
+                    self.advertisement_objects.get(problem.advertisement),
                 )
-            self.desired = {p: r for p, r in result.routes.items() if p in self.sessions}
-            self._sync()
+            self._sync(changed=changed)
             self._write_statuses()
+
+    def observe_peers(self, peers: Iterable[Mapping[str, Any]]) -> None:
+        """Takes BGPPeer objects whose status alone changed (to keep status writes minimal)."""
+        with self.lock:
+            if self.stopped:
+                return
+            self.peer_objects = {str(o["metadata"]["name"]): o for o in peers}
+            self._write_statuses()
+
+    def _reconfigure(self, inputs: BGPInputs) -> None:
+        self.peer_objects = {str(o["metadata"]["name"]): o for o in inputs.peers}
+        self.advertisement_objects = {str(o["metadata"]["name"]): o for o in inputs.advertisements}
+        peers, sessions = self._sessions(inputs)
+        self._configure(sessions)
+        ads = self._advertisements(inputs.advertisements)
+        pools = list(inputs.pools)
+        accepted, _ = accept_pools(pools)
+        pool_labels = {
+            str(o["metadata"]["name"]): dict(o["metadata"].get("labels") or {}) for o in pools
+        }
+        self.planner.configure(
+            BGPConfig(
+                self.node,
+                tuple(accepted),
+                pool_labels,
+                tuple(ads),
+                tuple(peers),
+                inputs.node_labels,
+            )
+        )
 
     def shutdown(self, timeout: float = 10.0) -> None:
         """Withdraws every route, waits for ExaBGP's acks, then stops ExaBGP (Cease)."""
@@ -302,39 +327,54 @@ class BGPMode:
                 found.append(parsed)
         return found
 
-    @staticmethod
-    def _advertisement_objects(inputs: BGPInputs, name: str) -> Mapping[str, Any] | None:
-        return next((o for o in inputs.advertisements if o["metadata"]["name"] == name), None)
-
     # -- announcing ----------------------------------------------------------------------
 
-    def _sync(self, only: str | None = None) -> None:
+    def _sync(self, only: str | None = None, changed: set[RouteKey] | None = None) -> None:
+        """Sends the difference between what is announced and what should be: for every
+        route (or only for `changed` ones), to every peer (or only to `only`)."""
+        withdrawn: dict[str, list[Route]] = {}
+        announced: dict[str, list[Route]] = {}
+        if changed is None:
+            for peer in self.sessions:
+                if only is not None and peer != only:
+                    continue
+                current = self.announced.get(peer, {})
+                wanted = self.planner.routes.get(peer, {})
+                withdrawn[peer] = [r for p, r in current.items() if p not in wanted]
+                announced[peer] = [r for p, r in wanted.items() if current.get(p) != r]
+        else:
+            for peer, prefix in changed:
+                if peer not in self.sessions:
+                    continue
+                before = self.announced.get(peer, {}).get(prefix)
+                after = self.planner.routes.get(peer, {}).get(prefix)
+                if before is not None and after is None:
+                    withdrawn.setdefault(peer, []).append(before)
+                elif after is not None and after != before:
+                    announced.setdefault(peer, []).append(after)
         commands: list[str] = []
-        counts: list[tuple[str, int, int]] = []
-        pending: dict[str, dict[IPNetwork, Route]] = {}
-        for peer, session in self.sessions.items():
-            if only is not None and peer != only:
-                continue
-            current = self.announced.get(peer, {})
-            wanted = {r.prefix: r for r in self.desired.get(peer, frozenset())}
-            withdrawn = [r for p, r in current.items() if p not in wanted]
-            announced = [r for p, r in wanted.items() if current.get(p) != r]
-            commands += [api_commands.withdraw(session.peer_address, r) for r in withdrawn]
-            commands += [api_commands.announce(session.peer_address, r) for r in announced]
-            counts.append((peer, len(announced), len(withdrawn)))
-            pending[peer] = wanted
+        for peer, routes in withdrawn.items():
+            address = self.sessions[peer].peer_address
+            commands += [api_commands.withdraw(address, r) for r in routes]
+        for peer, routes in announced.items():
+            address = self.sessions[peer].peer_address
+            commands += [api_commands.announce(address, r) for r in routes]
         if not commands or not self.exabgp.send(commands):
             return  # not connected: `_on_connected` sends everything
-        for peer, announce_count, withdraw_count in counts:
-            self.announced[peer] = pending[peer]
-            PREFIXES.labels(peer=peer).set(len(pending[peer]))
-            UPDATES.labels(peer=peer, action="announce").inc(announce_count)
-            UPDATES.labels(peer=peer, action="withdraw").inc(withdraw_count)
+        for peer in withdrawn.keys() | announced.keys():
+            current = self.announced.setdefault(peer, {})
+            for route in withdrawn.get(peer, ()):
+                current.pop(route.prefix, None)
+            for route in announced.get(peer, ()):
+                current[route.prefix] = route
+            PREFIXES.labels(peer=peer).set(len(current))
+            UPDATES.labels(peer=peer, action="announce").inc(len(announced.get(peer, ())))
+            UPDATES.labels(peer=peer, action="withdraw").inc(len(withdrawn.get(peer, ())))
         log.info(
             "bgp routes sent node=%s announce=%d withdraw=%d",
             self.node,
-            sum(c[1] for c in counts),
-            sum(c[2] for c in counts),
+            sum(map(len, announced.values())),
+            sum(map(len, withdrawn.values())),
         )
 
     def _on_connected(self) -> None:

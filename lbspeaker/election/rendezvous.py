@@ -69,6 +69,10 @@ class OwnerCache:
             self._rankings[ip] = entry
         return next((node for node in entry[1] if node in eligible_nodes), None)
 
+    def forget(self, ip: IPAddress) -> None:
+        """Drops the ranking of an IP no longer announced."""
+        self._rankings.pop(ip, None)
+
     def retain(self, ips: Iterable[IPAddress]) -> None:
         """Forgets the rankings of every IP but these (the IPs still announced)."""
         kept = set(ips)

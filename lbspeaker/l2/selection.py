@@ -184,12 +184,12 @@ class L2Planner:
 
     def configure(self, config: L2Config) -> set[IPAddress]:
         """Takes new pools, advertisements and nodes; returns the IPs whose plan changed."""
-        before = self.announcements
+        before = dict(self.announcements)
         self._config = config
         self._by_pool = config.pool_announcements()
         self._contributions = {}
         self._services_of_ip = {}
-        self.announcements = {}
+        self.announcements.clear()  # in place: callers may hold this dict
         self._add_all(list(self._services))
         return _changed_keys(before, self.announcements)
 

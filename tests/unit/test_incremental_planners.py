@@ -88,6 +88,7 @@ def _applied(
 )
 def test_the_l2_planner_matches_a_plan_from_scratch(steps: list[object]) -> None:
     planner = l2.L2Planner()
+    held = planner.announcements  # the speaker keeps this very dict
     config = l2.L2Config()
     services: dict[ServiceKey, ServiceIPs] = {}
     for step in steps:
@@ -107,6 +108,7 @@ def test_the_l2_planner_matches_a_plan_from_scratch(steps: list[object]) -> None
             config.node_labels,
         )
         assert planner.announcements == expected
+        assert held is planner.announcements
         # What it reports as changed is exactly what differs.
         differs = {
             ip for ip in before.keys() | expected.keys() if before.get(ip) != expected.get(ip)
