@@ -117,7 +117,13 @@ class Bench:
         for process in self.speakers.values():
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGCONT)
-                processes.stop(process.pid, sys.executable)
+                # Our own unreaped child: its PID cannot be reused, so signal it directly. (By
+                # executable it may still be `ip netns exec`, not yet python, just after start.)
+                process.terminate()
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
             process.wait()
         self.speakers.clear()
 
@@ -212,6 +218,7 @@ def failure(bench: Bench, how: str) -> float:
         processes.stop(process.pid, sys.executable)
         process.wait()
     bench.start_speaker("node1")
+    wait_for(lambda: bench.route_count("node1") > 0, timeout=120, interval=0.1)
     return took
 
 
