@@ -30,7 +30,7 @@ from lbspeaker.election.leases import LeaseObservation, observe, observe_deletio
 from lbspeaker.election.own_lease import OwnLease
 from lbspeaker.election.timing import ElectionTiming
 from lbspeaker.k8s.events import EventRecorder, service_reference
-from lbspeaker.k8s.pool_status import accept_pools
+from lbspeaker.k8s.pool_status import accept_pools, accepted_in_status
 from lbspeaker.k8s.speaker_lease import SPEAKER_SELECTOR, LeaseKeeper, node_lease_from
 from lbspeaker.k8s.watch import ResourceWatch, WatchEvent
 from lbspeaker.k8s.writer import KeyedWriter
@@ -102,6 +102,7 @@ class Speaker:
         self.peers_seen = False
         self.reannounce = False
         self.expiry_renew_requested: float | None = None
+        self.leases_synced = False
         self.standing = "Unconfirmed"
         self.health = Health()
         self.health.ready = lambda: (self.standing == "Serving", f"lease standing {self.standing}")
@@ -202,7 +203,9 @@ class Speaker:
                 "bgpadvertisements": self.bgp_advertisements,
                 "secrets": self.secrets,
             }
-            meaning = _secret_data if event.kind == "secrets" else _spec_and_labels
+            meaning = {"secrets": _secret_data, "pools": _pool_meaning}.get(
+                event.kind, _spec_and_labels
+            )
             self._configuration_event(caches[event.kind], event, lambda o: o, meaning, _key)
             self.peers_seen |= event.kind == "bgppeers"
 
@@ -234,6 +237,7 @@ class Speaker:
             self.config_changed = True
 
     def _lease_event(self, event: WatchEvent, now: float) -> None:
+        self.leases_synced |= event.type == "SYNCED"
         items = event.obj if event.type == "SYNCED" else [event.obj]
         for obj in items:
             lease = node_lease_from(obj)
@@ -317,6 +321,10 @@ class Speaker:
             )
         self.standing = decision.standing.value
         STANDING.set(1 if self.standing == "Serving" else 0)
+        if self.standing == "Serving" and self.leases_synced:
+            # Our view of who is alive is valid while we serve: the entries of speakers that
+            # are gone would otherwise claim Established sessions forever.
+            self.bgp.prune_gone_nodes(decision.alive)
         if decision.owned != self.owned or self.reannounce:
             self.reannounce = False
             self._apply(decision.owned)
@@ -398,6 +406,11 @@ def _node_labels(node: Any) -> dict[str, str]:
 
 def _spec_and_labels(obj: Mapping[str, Any]) -> Any:
     return (obj.get("spec"), obj["metadata"].get("labels"))
+
+
+def _pool_meaning(obj: Mapping[str, Any]) -> Any:
+    # Acceptance breaks ties between overlapping pools created in the same second.
+    return (_spec_and_labels(obj), accepted_in_status(obj))
 
 
 def _secret_data(secret: Any) -> Any:

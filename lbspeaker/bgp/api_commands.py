@@ -5,6 +5,7 @@ Commands name the neighbor so each peer gets its own attributes (`neighbor A ann
 """
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -93,3 +94,34 @@ def session_state(exabgp_state: str) -> SessionState:
     if exabgp_state == "connected":
         return "OpenSent"
     return "Active"
+
+
+# RFC 4271 §4.5 (with RFC 4486 Cease subcodes): what the numbers in ExaBGP's reasons mean.
+_ERRORS = {1: "Message Header Error", 2: "OPEN Message Error", 3: "UPDATE Message Error",
+           4: "Hold Timer Expired", 5: "Finite State Machine Error", 6: "Cease"}  # fmt: skip
+_SUBCODES = {
+    (1, 1): "Connection Not Synchronized", (1, 2): "Bad Message Length",
+    (1, 3): "Bad Message Type", (2, 1): "Unsupported Version Number", (2, 2): "Bad Peer AS",
+    (2, 3): "Bad BGP Identifier", (2, 4): "Unsupported Optional Parameter",
+    (2, 6): "Unacceptable Hold Time", (2, 7): "Unsupported Capability",
+    (6, 1): "Maximum Number of Prefixes Reached", (6, 2): "Administrative Shutdown",
+    (6, 3): "Peer De-configured", (6, 4): "Administrative Reset", (6, 5): "Connection Rejected",
+    (6, 6): "Other Configuration Change", (6, 7): "Connection Collision Resolution",
+    (6, 8): "Out of Resources",
+}  # fmt: skip
+_CODES = re.compile(r"notification (sent|received) \((\d+),(\d+)\)")
+
+
+def explain_reason(reason: str) -> str:
+    """ExaBGP's `notification sent (2,2)` with the RFC name added: `... (2,2: Bad Peer AS)`.
+
+    A wrong ASN on either side shows up only as these numbers otherwise.
+    """
+
+    def named(match: re.Match[str]) -> str:
+        code, subcode = int(match.group(2)), int(match.group(3))
+        name = _SUBCODES.get((code, subcode)) or _ERRORS.get(code)
+        suffix = f": {name}" if name else ""
+        return f"notification {match.group(1)} ({code},{subcode}{suffix})"
+
+    return _CODES.sub(named, reason)

@@ -131,8 +131,9 @@ class BGPMode:
         self.needs_resync: set[str] = set()
         self.state: dict[str, dict[str, Any]] = {}  # peer -> status entry (state/since/message)
         self.peer_objects: dict[str, Mapping[str, Any]] = {}
-        self.written: dict[str, tuple[dict[str, Any] | None, int]] = {}
+        self.written: dict[str, tuple[dict[str, Any] | None, int, str | None]] = {}
         self.reported: set[tuple[str, str]] = set()
+        self.pruned: dict[tuple[str, str], str | None] = {}  # (peer, node) -> resourceVersion
         self.router_id: ipaddress.IPv4Address | None = None
         self.stopped = False
 
@@ -170,6 +171,29 @@ class BGPMode:
                 return
             self.peer_objects = {str(o["metadata"]["name"]): o for o in peers}
             self._write_statuses()
+
+    def prune_gone_nodes(self, alive: frozenset[str]) -> None:
+        """Removes status entries of nodes outside `alive` (the speakers whose Lease is live,
+        as the election sees them; the caller passes it only while its own view is valid)."""
+        with self.lock:
+            if self.stopped:
+                return
+            for peer, obj in self.peer_objects.items():
+                status = obj.get("status") or {}
+                entries = status.get("nodes") or []
+                gone = {e.get("node") for e in entries} - alive - {self.node, None}
+                version = obj["metadata"].get("resourceVersion")
+                for node in sorted(str(n) for n in gone):
+                    if self.pruned.get((peer, node)) == version:
+                        continue  # already sent for this version of the object
+                    self.pruned[(peer, node)] = version
+                    count = sum(
+                        1
+                        for e in entries
+                        if e.get("node") not in gone and e.get("state") == "Established"
+                    )
+                    log.info("bgppeer status prune peer=%s node=%s (speaker gone)", peer, node)
+                    self.status.remove_gone(peer, node, count)
 
     def _reconfigure(self, inputs: BGPInputs) -> None:
         self.peer_objects = {str(o["metadata"]["name"]): o for o in inputs.peers}
@@ -397,6 +421,9 @@ class BGPMode:
             if peer is None:
                 return
             state = api_commands.session_state(message.state)
+            message = NeighborState(
+                message.peer, message.state, api_commands.explain_reason(message.reason)
+            )
             previous = self.state.get(peer, {}).get("state")
             self._set_state(peer, state, message.reason or None)
             SESSION_UP.labels(peer=peer).set(1 if state == "Established" else 0)
@@ -440,6 +467,9 @@ class BGPMode:
             self.state[peer] = new
 
     def _write_statuses(self) -> None:
+        """Applies this node's entry (and the count) where the watched status differs: once per
+        observed version of the object, so nothing is re-sent before its echo arrives, and an
+        entry someone removed (a peer speaker pruning us while we were cut off) is restored."""
         for peer, obj in self.peer_objects.items():
             entry = self.state.get(peer)
             count = established_count(dict(obj), self.node, entry.get("state") if entry else None)
@@ -448,14 +478,13 @@ class BGPMode:
                 (e for e in observed.get("nodes") or [] if e.get("node") == self.node), None
             )
             wanted_entry = {"node": self.node, **entry} if entry else None
-            if (wanted_entry, count) == self.written.get(peer):
-                stale = mine == wanted_entry and observed.get("establishedCount") != count
-                if not stale:
-                    continue
-            elif mine == wanted_entry and observed.get("establishedCount") == count:
-                self.written[peer] = (wanted_entry, count)
+            if mine == wanted_entry and observed.get("establishedCount") == count:
+                self.written[peer] = (wanted_entry, count, None)
                 continue
-            self.written[peer] = (wanted_entry, count)
+            version = obj["metadata"].get("resourceVersion")
+            if self.written.get(peer) == (wanted_entry, count, version):
+                continue
+            self.written[peer] = (wanted_entry, count, version)
             self.status.apply(peer, entry, count)
 
     def _reference(self, obj: Mapping[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,8 @@ Several speakers write one BGPPeer's status at once. `status.nodes` is a list-ma
 touches only that node's entry: no read-modify-write, no lost update, no conflict retries.
 `establishedCount` is recomputed by every speaker from the status it watches and applied
 (forced) only when it differs; all speakers see the same object last, so they agree.
+An entry whose speaker is gone (killed, its node removed) is removed by the serving speakers
+(`remove_gone`), so the status does not claim an Established session nobody holds.
 """
 
 from __future__ import annotations
@@ -50,6 +52,17 @@ class PeerStatusWriter:
         `count` is always sent: a field a manager stops applying is removed from the object.
         """
         nodes = [{"node": self.node, **entry}] if entry else []
+        self._apply(peer, self.manager, nodes, count)
+
+    def remove_gone(self, peer: str, node: str, count: int) -> None:
+        """Removes the entry of `node`, whose speaker is gone (its Lease expired or released).
+
+        Applied as that node's own field manager with no entry: server-side apply then drops
+        exactly what that manager owned. A speaker that comes back applies its entry again.
+        """
+        self._apply(peer, f"lbspeaker-speaker-{node}"[:128], [], count)
+
+    def _apply(self, peer: str, manager: str, nodes: list[dict[str, Any]], count: int) -> None:
         status: dict[str, Any] = {"nodes": nodes, "establishedCount": count}
         body = {
             "apiVersion": API_VERSION,
@@ -63,7 +76,7 @@ class PeerStatusWriter:
                 discard(
                     self.custom.patch_namespaced_custom_object_status(
                         GROUP, VERSION, self.namespace, BGP_PEER.plural, peer, body,
-                        field_manager=self.manager, force=True,
+                        field_manager=manager, force=True,
                         _content_type=APPLY, _preload_content=False,
                     )
                 )  # fmt: skip

@@ -41,6 +41,8 @@ TIMEOUT = 60
 ROUTER_AS, NODE_AS = 64500, 64501
 # Not .2: the host running the lab may hold it (its root namespace answers ARP for it).
 IBGP_ADDRESS, MD5_ADDRESS, UNREACHABLE = "192.0.2.241", "192.0.2.242", "192.0.2.243"
+WRONG_AS_ADDRESS, PASSIVE_ADDRESS = "192.0.2.244", "192.0.2.245"
+ROUTER_ADDRESSES = (IBGP_ADDRESS, MD5_ADDRESS, WRONG_AS_ADDRESS, PASSIVE_ADDRESS)
 PASSWORD = "lbspeaker-md5 secret"
 BIRD = "/usr/sbin/bird"
 
@@ -67,6 +69,14 @@ def bird_configs(lab: Lab) -> dict[str, str]:
         f"protocol bgp md5_node1 {{ local {MD5_ADDRESS} as {ROUTER_AS}; neighbor {node1} as"
         f' {NODE_AS}; password "{PASSWORD}"; {common}'
         " ipv4 { import all; export none; }; }\n",
+        # The BGPPeer expects AS 64999 here: ExaBGP must refuse this router's OPEN.
+        "wrongas": f"router id {WRONG_AS_ADDRESS};\nprotocol device {{}}\n"
+        f"protocol bgp wrongas_node1 {{ local {WRONG_AS_ADDRESS} as {ROUTER_AS}; neighbor {node1}"
+        f" as {NODE_AS}; {common} ipv4 {{ import all; export none; }}; }}\n",
+        # The BGPPeer is passive: only this router connects, to ExaBGP listening on node1.
+        "passive": f"router id {PASSIVE_ADDRESS};\nprotocol device {{}}\n"
+        f"protocol bgp passive_node1 {{ local {PASSIVE_ADDRESS} as {ROUTER_AS}; neighbor {node1}"
+        f" as {NODE_AS}; {common} ipv4 {{ import all; export none; }}; }}\n",
     }
 
 
@@ -84,7 +94,7 @@ class Router:
         self.lab = lab
         self.directory = lab.directory / f"bird-{uuid.uuid4().hex[:6]}"
         self.directory.mkdir()
-        for address in (IBGP_ADDRESS, MD5_ADDRESS):
+        for address in ROUTER_ADDRESSES:
             lab.exec_in(lab.router, ["ip", "addr", "add", f"{address}/24", "dev", "eth0"])
         self.processes: list[subprocess.Popen[bytes]] = []
         self.sockets: list[Path] = []
@@ -111,7 +121,8 @@ class Router:
                     stderr=subprocess.STDOUT,
                 )
             )
-        wait_for(lambda: self.birdc("show", "status").count("ready") == 3, timeout=TIMEOUT)
+        ready = len(self.sockets)
+        wait_for(lambda: self.birdc("show", "status").count("ready") == ready, timeout=TIMEOUT)
 
     def birdc(self, *command: str) -> str:
         return "\n".join(
@@ -150,7 +161,7 @@ class Router:
         for process in self.processes:
             processes.stop(process.pid, BIRD)
             process.wait()
-        for address in (IBGP_ADDRESS, MD5_ADDRESS):
+        for address in ROUTER_ADDRESSES:
             self.lab.exec_in(
                 self.lab.router, ["ip", "addr", "del", f"{address}/24", "dev", "eth0"], check=False
             )
@@ -232,13 +243,18 @@ def bgp(crds: Lab) -> Iterator[BGPLab]:
                 "keepaliveTime": "3s", "holdTime": "9s"},
         "unreachable": {"myASN": NODE_AS, "peerASN": 64999, "peerAddress": UNREACHABLE,
                         "nodeSelectors": [node1]},
+        "wrongas": {"myASN": NODE_AS, "peerASN": 64999, "peerAddress": WRONG_AS_ADDRESS,
+                    "nodeSelectors": [node1]},
+        "passive": {"myASN": NODE_AS, "peerASN": ROUTER_AS, "peerAddress": PASSIVE_ADDRESS,
+                    "passive": True, "nodeSelectors": [node1]},
     }  # fmt: skip
     peer_names = {role: f"bgp-{role}-{tag}" for role in peers}
     ads = {
         "main": {"ipAddressPools": [pool_names["main"]], "localPref": 250,
                  "communities": ["65000:100", "64512:7:8"],
                  "peers": [peer_names["ebgp4"], peer_names["ebgp6"], peer_names["ibgp"],
-                           peer_names["md5"], peer_names["unreachable"]]},
+                           peer_names["md5"], peer_names["unreachable"], peer_names["wrongas"],
+                           peer_names["passive"]]},
         "agg": {"ipAddressPools": [pool_names["agg"]], "aggregationLength": 28,
                 "peers": [peer_names["ebgp4"]]},
         "badagg": {"ipAddressPools": [pool_names["badagg"]], "aggregationLength": 24,
@@ -422,6 +438,34 @@ def test_an_unreachable_peer_is_reported_and_does_not_disturb_the_others(bgp: BG
     assert bgp.router.established("node1") and bgp.router.established("ibgp_node1")
 
 
+def test_a_peer_with_the_wrong_asn_is_reported_and_does_not_disturb_the_others(
+    bgp: BGPLab,
+) -> None:
+    name = bgp.peers["wrongas"]
+
+    def downs() -> list[str]:
+        return [m for r, m in bgp.events("BGPPeer", name) if r == "SessionDown"]
+
+    # ExaBGP refuses the router's OPEN (AS 64500, not the 64999 configured) and says why.
+    wait_for(lambda: any("(2,2: Bad Peer AS)" in m for m in downs()), timeout=TIMEOUT)
+    entry = next(iter(bgp.peer_status("wrongas").get("nodes") or []), {})
+    assert entry.get("node") == "node1" and entry.get("state") != "Established"
+    assert bgp.peer_status("wrongas").get("establishedCount") == 0
+    assert not bgp.router.established("wrongas_node1")
+    assert bgp.router.established("node1") and bgp.router.established("md5_node1")
+
+
+def test_a_passive_peer_is_reached_by_the_router_connecting_to_the_node(bgp: BGPLab) -> None:
+    [vip] = bgp.service("passive")
+    wait_for(lambda: bgp.router.established("passive_node1"), timeout=TIMEOUT)
+    wait_for(lambda: bgp.router.next_hops(f"{vip}/32", "passive") == {"192.0.2.11"},
+             timeout=TIMEOUT)  # fmt: skip
+    # Passive: ExaBGP listens on node1 and the session is the router's connection to it.
+    node1 = bgp.lab.topology.node("node1")
+    sockets = bgp.lab.exec_in(node1, ["ss", "-Htn", "state", "established"]).stdout
+    assert re.search(rf"192\.0\.2\.11:179\s+{re.escape(PASSIVE_ADDRESS)}:\d+", sockets), sockets
+
+
 def test_killing_a_speaker_kills_its_exabgp_and_the_router_drops_its_next_hop(
     bgp: BGPLab,
 ) -> None:
@@ -435,9 +479,18 @@ def test_killing_a_speaker_kills_its_exabgp_and_the_router_drops_its_next_hop(
         wait_for(lambda: not Path(f"/proc/{exabgp}").exists(), timeout=TIMEOUT)
         wait_for(lambda: bgp.router.next_hops(prefix) == ALL_NODES - {"192.0.2.12"},
                  timeout=TIMEOUT)  # fmt: skip
+        # Once node2's Lease expires, the live speakers drop its status entry and recount.
+        wait_for(lambda: _status_nodes(bgp, "ebgp4") == {"node1", "node3"}, timeout=TIMEOUT)
+        assert bgp.peer_status("ebgp4")["establishedCount"] == 2
     finally:
         bgp.speakers.start(bgp.lab.topology.node("node2"))
     wait_for(lambda: bgp.router.next_hops(prefix) == ALL_NODES, timeout=TIMEOUT)
+    wait_for(lambda: bgp.peer_status("ebgp4").get("establishedCount") == 3, timeout=TIMEOUT)
+    assert _status_nodes(bgp, "ebgp4") == {"node1", "node2", "node3"}
+
+
+def _status_nodes(bgp: BGPLab, role: str) -> set[str]:
+    return {e["node"] for e in bgp.peer_status(role).get("nodes") or []}
 
 
 def test_killing_exabgp_restarts_it_and_reannounces(bgp: BGPLab) -> None:

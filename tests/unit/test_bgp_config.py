@@ -5,6 +5,7 @@ from ipaddress import IPv4Address, ip_address, ip_network
 
 import pytest
 
+from lbspeaker.bgp import api_commands
 from lbspeaker.bgp.api_commands import (
     Ack,
     NeighborState,
@@ -106,3 +107,16 @@ def test_exabgp_messages_are_parsed_into_states_acks_and_notifications() -> None
     assert [session_state(s) for s in ("up", "connected", "down")] == [
         "Established", "OpenSent", "Active",
     ]  # fmt: skip
+
+
+def test_notification_codes_in_exabgp_reasons_get_their_rfc_names() -> None:
+    assert api_commands.explain_reason("notification sent (2,2)") == (
+        "notification sent (2,2: Bad Peer AS)"
+    )
+    assert api_commands.explain_reason("peer reset, notification received (4,0)") == (
+        "peer reset, notification received (4,0: Hold Timer Expired)"
+    )
+    assert api_commands.explain_reason("notification received (9,9)") == (
+        "notification received (9,9)"
+    )
+    assert api_commands.explain_reason("closing connection") == "closing connection"
