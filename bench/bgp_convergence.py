@@ -283,6 +283,7 @@ def main() -> None:
         rows.append(("idle speaker+ExaBGP CPU per node (%)", f"{idle_cpu * 100:.1f}"))
         for name, value in convergence(bench, args.services, args.threads).items():
             rows.append((f"{name} [N={args.services}]", f"{value:.2f}"))
+            print(f"{rows[-1][0]}: {rows[-1][1]}", file=sys.stderr, flush=True)
         # A few routes for the failure measurements.
         for index in range(3):
             bench.core.create_namespaced_service(
@@ -290,6 +291,12 @@ def main() -> None:
                             "spec": {"type": "LoadBalancer", "ports": [{"port": 80}],
                       "allocateLoadBalancerNodePorts": False}},
             )  # fmt: skip
+        # The controller may still be releasing the N deleted Services' IPs.
+        began = time.monotonic()
+        wait_for(lambda: _assigned(bench.core) >= 3, timeout=1800, interval=0.5)
+        rows.append((f"3 new Services get IPs after the N deletes (s) [N={args.services}]",
+                     f"{time.monotonic() - began:.2f}"))  # fmt: skip
+        print(f"{rows[-1][0]}: {rows[-1][1]}", file=sys.stderr, flush=True)
         rows += failures(bench, args.freeze_default_hold)
     finally:
         bench.stop_speakers()

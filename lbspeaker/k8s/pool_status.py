@@ -16,22 +16,33 @@ from lbspeaker.k8s.translate import PoolProblem, pool_from
 log = logging.getLogger(__name__)
 
 
-def _age(obj: Mapping[str, Any]) -> tuple[str, str]:
-    meta = obj["metadata"]
-    return (str(meta.get("creationTimestamp") or ""), str(meta["name"]))
+def accepted_in_status(obj: Mapping[str, Any]) -> bool:
+    """The pool's status says it was accepted (Valid=True), as the controller last decided."""
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Valid" and c.get("status") == "True" for c in conditions)
 
 
 def accept_pools(
-    objects: Iterable[Mapping[str, Any]],
+    objects: Iterable[Mapping[str, Any]], incumbents: Iterable[str] = ()
 ) -> tuple[list[ipam.IPAddressPool], dict[str, PoolProblem]]:
     """Parses pools and accepts them oldest first; a pool overlapping an accepted one is not.
 
     Rejecting the newcomer, never the incumbent, means adding a bad pool cannot take
-    addresses away from Services that already hold them.
+    addresses away from Services that already hold them. creationTimestamp has whole seconds:
+    within one second, a pool accepted before (`incumbents`, or Valid=True in its status)
+    goes first.
     """
+    earlier = frozenset(incumbents)
+
+    def age(obj: Mapping[str, Any]) -> tuple[str, bool, str]:
+        meta = obj["metadata"]
+        name = str(meta["name"])
+        incumbent = name in earlier or accepted_in_status(obj)
+        return (str(meta.get("creationTimestamp") or ""), not incumbent, name)
+
     accepted: list[ipam.IPAddressPool] = []
     problems: dict[str, PoolProblem] = {}
-    for obj in sorted(objects, key=_age):
+    for obj in sorted(objects, key=age):
         parsed = pool_from(obj)
         if isinstance(parsed, PoolProblem):
             problems[parsed.name] = parsed
