@@ -466,6 +466,25 @@ def test_a_passive_peer_is_reached_by_the_router_connecting_to_the_node(bgp: BGP
     assert re.search(rf"192\.0\.2\.11:179\s+{re.escape(PASSIVE_ADDRESS)}:\d+", sockets), sockets
 
 
+def test_a_session_the_router_resets_comes_back_with_its_routes(bgp: BGPLab) -> None:
+    [vip] = bgp.service("reset")
+    prefix = f"{vip}/32"
+    wait_for(lambda: bgp.router.next_hops(prefix) == ALL_NODES, timeout=TIMEOUT)
+
+    def node3_downs() -> int:
+        events = bgp.lab.core_api().list_namespaced_event(
+            INSTALL_NAMESPACE,
+            field_selector=f"involvedObject.name={bgp.peers['ebgp4']},reason=SessionDown",
+        )
+        return sum(e.count or 1 for e in events.items if e.message.startswith("node node3:"))
+
+    before = node3_downs()
+    bgp.router.birdc("restart", "node3")  # BIRD drops the session (Cease) and reconnects
+    wait_for(lambda: node3_downs() > before, timeout=TIMEOUT)
+    wait_for(lambda: bgp.router.established("node3"), timeout=TIMEOUT)
+    wait_for(lambda: bgp.router.next_hops(prefix) == ALL_NODES, timeout=TIMEOUT)
+
+
 def test_killing_a_speaker_kills_its_exabgp_and_the_router_drops_its_next_hop(
     bgp: BGPLab,
 ) -> None:
