@@ -30,11 +30,12 @@ python="${PYTHON:-python3.11}"
 command -v "$python" >/dev/null 2>&1 || python=python3
 "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || die "Python >= 3.11 is required ($python is older)"
 venv="$repo/.venv"
-stamp="$venv/.installed-$(cat "$repo/pyproject.toml" | sha256sum | cut -c1-16)"
+lock="$repo/tools/requirements.lock"
+stamp="$venv/.installed-$(cat "$repo/pyproject.toml" "$lock" | sha256sum | cut -c1-16)"
 if [ ! -f "$stamp" ]; then
 	echo "setup: creating $venv" >&2
 	[ -x "$venv/bin/python" ] || "$python" -m venv "$venv" || die "python -m venv failed (Debian: apt-get install python3-venv)"
-	"$venv/bin/pip" install -q --disable-pip-version-check -e "$repo[dev]" || die "pip install failed"
+	"$venv/bin/pip" install -q --disable-pip-version-check -c "$lock" -e "$repo[dev]" || die "pip install failed"
 	rm -f "$venv"/.installed-*
 	touch "$stamp"
 fi

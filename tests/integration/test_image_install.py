@@ -29,14 +29,16 @@ def test_the_build_context_installs_into_a_clean_venv_and_runs(tmp_path: Path) -
                 ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
                 shutil.copytree(path, source / name, ignore=ignore)
             else:
+                (source / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, source / name)
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    # The build stage's own pip command, run in the copied context with this venv's pip.
+    [install] = [run for run in build.args_of("RUN") if "/bin/pip install" in run]
+    _, *arguments = shlex.split(install.split("&&")[0])
     subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "-q", "--no-cache-dir",
-         "--disable-pip-version-check", str(source)],
-        check=True, timeout=600,
-    )  # fmt: skip
+        [str(venv / "bin" / "pip"), *arguments, "-q"], cwd=source, check=True, timeout=600
+    )
 
     version = subprocess.run(
         [str(venv / "bin" / "lbspeaker"), "version"], check=True, capture_output=True, text=True
@@ -49,3 +51,10 @@ def test_the_build_context_installs_into_a_clean_venv_and_runs(tmp_path: Path) -
     installed = {line.replace("_", "-") for line in frozen.splitlines()}
     pinned = {dep.lower().replace("_", "-") for dep in project["dependencies"]}
     assert pinned <= installed
+    locked = {
+        line.lower().replace("_", "-")
+        for line in (REPO / "tools" / "requirements.lock").read_text().splitlines()
+        if line and not line.startswith("#")
+    }
+    # Everything the image got, lbspeaker aside, at the versions CI tested.
+    assert {line for line in installed if not line.startswith("lbspeaker")} <= locked

@@ -117,3 +117,11 @@ def test_the_build_context_holds_only_what_the_build_copies(stages: list[Stage])
         for source in shlex.split(args)[:-1]
     }
     assert allowed == copied
+
+
+def test_the_lock_holds_every_pinned_dependency_at_its_pinned_version() -> None:
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    wanted = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    lock = (REPO / "tools" / "requirements.lock").read_text().lower().replace("_", "-")
+    locked = {line for line in lock.splitlines() if line and not line.startswith("#")}
+    assert {dep.lower().replace("_", "-") for dep in wanted} <= locked
