@@ -29,7 +29,7 @@ from lbspeaker.controller import load_client
 from lbspeaker.election.leases import LeaseObservation, observe, observe_deletion
 from lbspeaker.election.own_lease import OwnLease
 from lbspeaker.election.timing import ElectionTiming
-from lbspeaker.k8s.events import EventRecorder, service_reference
+from lbspeaker.k8s.events import EventRecorder
 from lbspeaker.k8s.pool_status import accept_pools, accepted_in_status
 from lbspeaker.k8s.speaker_lease import SPEAKER_SELECTOR, LeaseKeeper, node_lease_from
 from lbspeaker.k8s.watch import ResourceWatch, WatchEvent
@@ -87,7 +87,6 @@ class Speaker:
         self.pending_lock = threading.Lock()
         self.pending: dict[str, float] = {}  # resourceVersion of our renew -> send time
         # Caches, touched by the decision loop only.
-        self.services = self.announced.services
         self.nodes: dict[str, dict[str, str]] = {}
         self.pools: dict[str, dict[str, Any]] = {}
         self.advertisements: dict[str, dict[str, Any]] = {}
@@ -362,9 +361,9 @@ class Speaker:
                 )
                 log.warning("no interface ip=%s node=%s wanted=%s", ip, self.options.node, wanted)
             for key in sorted(self.announcements[ip].services):
-                service = self.services.get((key.namespace, key.name))
-                if service is not None:
-                    self.events.record(service_reference(service), reason, message, warning)
+                reference = self.announced.reference(key)
+                if reference is not None:
+                    self.events.record(reference, reason, message, warning)
         for ip in change.lost:
             log.info("withdrawn ip=%s node=%s", ip, self.options.node)
 

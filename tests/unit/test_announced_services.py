@@ -87,3 +87,19 @@ def test_services_of_another_class_are_not_announced() -> None:
     index = AnnouncedServices(claim_unset_class=False)
     index.service_event("ADDED", service("192.0.2.10"))
     assert index.take_changes() == {}
+
+
+def test_an_event_reference_names_the_service_until_it_is_gone() -> None:
+    index = AnnouncedServices(claim_unset_class=True)
+    web = service("192.0.2.10")
+    web.metadata.uid = "8d2f"
+    index.service_event("ADDED", web)
+    assert index.reference(WEB) == {
+        "kind": "Service",
+        "api_version": "v1",
+        "namespace": "shop",
+        "name": "web",
+        "uid": "8d2f",
+    }
+    index.service_event("DELETED", web)
+    assert index.reference(WEB) is None
