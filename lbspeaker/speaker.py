@@ -45,6 +45,10 @@ log = logging.getLogger("lbspeaker.speaker")
 OWNED = Gauge("lbspeaker_l2_owned_ips", "IPs this node answers for")
 CHANGES = Counter("lbspeaker_l2_ownership_changes_total", "IPs gained or lost", ["change"])
 STANDING = Gauge("lbspeaker_l2_serving", "1 while this speaker's Lease lets it announce")
+# An ownership Event is written once the IP has stayed owned this long: while speakers start,
+# an IP a first speaker takes often moves on within seconds as its peers finish their
+# warm-up, and an Event per move (two per IP at start-up) told users nothing.
+EVENT_SETTLE_SECONDS = 2.0
 
 
 @dataclass
@@ -100,6 +104,8 @@ class Speaker:
         self.config_changed = True
         self.peers_seen = False
         self.reannounce = False
+        # Gained IPs whose Event waits for EVENT_SETTLE_SECONDS: due time, reason, message, warning.
+        self.unreported: dict[ipam.IPAddress, tuple[float, str, str, bool]] = {}
         self.expiry_renew_requested: float | None = None
         self.leases_synced = False
         self.standing = "Unconfirmed"
@@ -326,7 +332,8 @@ class Speaker:
             self.bgp.prune_gone_nodes(decision.alive)
         if decision.owned != self.owned or self.reannounce:
             self.reannounce = False
-            self._apply(decision.owned)
+            self._apply(decision.owned, now)
+        self._report_settled(now)
         renew_at = decision.expiry_renew_at
         if renew_at is not None and renew_at <= now:
             # One early renew per expiry instant: its confirmation lets a silent peer expire.
@@ -337,7 +344,7 @@ class Speaker:
         times = [t for t in (decision.review_at, renew_at) if t is not None]
         return min(times) if times else None
 
-    def _apply(self, owned: frozenset[ipam.IPAddress]) -> None:
+    def _apply(self, owned: frozenset[ipam.IPAddress], now: float) -> None:
         change = election.ownership_changes(self.owned, owned)
         placed = self.announcer.apply({ip: self.announcements[ip] for ip in owned})
         self.owned = owned
@@ -360,12 +367,23 @@ class Speaker:
                     f"{wanted or 'on its subnet'} to answer on"
                 )
                 log.warning("no interface ip=%s node=%s wanted=%s", ip, self.options.node, wanted)
-            for key in sorted(self.announcements[ip].services):
+            self.unreported[ip] = (now + EVENT_SETTLE_SECONDS, reason, message, warning)
+        for ip in change.lost:
+            self.unreported.pop(ip, None)
+            log.info("withdrawn ip=%s node=%s", ip, self.options.node)
+
+    def _report_settled(self, now: float) -> None:
+        """Records the Events of IPs owned for EVENT_SETTLE_SECONDS, on each of their Services."""
+        settled = [ip for ip, (due, *_) in self.unreported.items() if due <= now]
+        for ip in settled:
+            _, reason, message, warning = self.unreported.pop(ip)
+            announcement = self.announcements.get(ip)
+            if ip not in self.owned or announcement is None:
+                continue
+            for key in sorted(announcement.services):
                 reference = self.announced.reference(key)
                 if reference is not None:
                     self.events.record(reference, reason, message, warning)
-        for ip in change.lost:
-            log.info("withdrawn ip=%s node=%s", ip, self.options.node)
 
     def shutdown(self) -> None:
         """Graceful hand-off: stop answering and withdraw routes first, then release the Lease."""
