@@ -79,9 +79,8 @@ def parse_message(line: str) -> Message:
         address = (neighbor.get("address") or {}).get("peer")
         if not address:
             return None
-        return NeighborState(
-            str(address), str(neighbor.get("state", "")), str(neighbor.get("reason") or "")
-        )
+        reason = explain_reason(str(neighbor.get("reason") or ""))
+        return NeighborState(str(address), str(neighbor.get("state", "")), reason)
     if kind == "notification":
         return Notification(str(message.get("notification", "")))
     return None

@@ -36,6 +36,11 @@ def established_count(obj: dict[str, Any], node: str, my_state: str | None) -> i
     return others + (1 if my_state == "Established" else 0)
 
 
+def field_manager(node: str) -> str:
+    """The server-side-apply field manager that owns `node`'s status entries."""
+    return f"lbspeaker-speaker-{node}"[:128]
+
+
 class PeerStatusWriter:
     """Applies this node's entry of a BGPPeer's status, off the caller's thread."""
 
@@ -44,7 +49,7 @@ class PeerStatusWriter:
         self.namespace = namespace
         self.node = node
         self.writer = KeyedWriter(2)
-        self.manager = f"lbspeaker-speaker-{node}"[:128]
+        self.manager = field_manager(node)
 
     def apply(self, peer: str, entry: dict[str, Any] | None, count: int) -> None:
         """`entry` None removes this node's entry (the peer no longer selects this node).
@@ -60,7 +65,7 @@ class PeerStatusWriter:
         Applied as that node's own field manager with no entry: server-side apply then drops
         exactly what that manager owned. A speaker that comes back applies its entry again.
         """
-        self._apply(peer, f"lbspeaker-speaker-{node}"[:128], [], count)
+        self._apply(peer, field_manager(node), [], count)
 
     def _apply(self, peer: str, manager: str, nodes: list[dict[str, Any]], count: int) -> None:
         status: dict[str, Any] = {"nodes": nodes, "establishedCount": count}
