@@ -272,14 +272,23 @@ class Speaker:
         changes = self.announced.take_changes()
         config_changed, self.config_changed = self.config_changed, False
         changed = self.l2.update(changes)
+        bgp_inputs: BGPInputs | None = None
         if config_changed:
             accepted, _ = accept_pools(self.pools.values())
+            pools = tuple(accepted)
             pool_labels = {
                 name: dict(obj["metadata"].get("labels") or {}) for name, obj in self.pools.items()
             }
+            nodes = dict(self.nodes)
             ads = [a for a in map(advertisement_from, self.advertisements.values()) if a]
-            changed |= self.l2.configure(
-                L2Config(tuple(accepted), pool_labels, tuple(ads), dict(self.nodes))
+            changed |= self.l2.configure(L2Config(pools, pool_labels, tuple(ads), nodes))
+            bgp_inputs = BGPInputs(
+                node_labels=nodes,
+                pools=pools,
+                pool_labels=pool_labels,
+                peers=list(self.bgp_peers.values()),
+                advertisements=list(self.bgp_advertisements.values()),
+                secrets=list(self.secrets.values()),
             )
         for ip in changed:
             announcement = self.announcements.get(ip)
@@ -289,19 +298,8 @@ class Speaker:
             else:
                 self.candidates[ip] = announcement.election_input().candidates
         self.reannounce |= not changed.isdisjoint(self.owned)
-        if changes or config_changed:
-            self.bgp.update(
-                changes,
-                BGPInputs(
-                    node_labels=dict(self.nodes),
-                    pools=list(self.pools.values()),
-                    peers=list(self.bgp_peers.values()),
-                    advertisements=list(self.bgp_advertisements.values()),
-                    secrets=list(self.secrets.values()),
-                )
-                if config_changed
-                else None,
-            )
+        if changes or bgp_inputs is not None:
+            self.bgp.update(changes, bgp_inputs)
         elif self.peers_seen:
             self.bgp.observe_peers(list(self.bgp_peers.values()))
         self.peers_seen = False

@@ -42,9 +42,8 @@ from lbspeaker.bgp.selection import (
     RouteKey,
 )
 from lbspeaker.bgp.status import PeerStatusWriter, established_count, now_text
-from lbspeaker.ipam import ServiceKey
+from lbspeaker.ipam import IPAddressPool, ServiceKey
 from lbspeaker.k8s.events import EventRecorder, custom_reference
-from lbspeaker.k8s.pool_status import accept_pools
 from lbspeaker.l2.selection import ServiceIPs
 
 log = logging.getLogger(__name__)
@@ -57,10 +56,12 @@ RESTARTS = Counter("lbspeaker_bgp_exabgp_restarts_total", "ExaBGP restarts after
 
 @dataclass(frozen=True)
 class BGPInputs:
-    """The speaker's configuration caches (custom-object dicts, Secrets), Services aside."""
+    """The speaker's configuration (custom-object dicts, Secrets), Services aside; the pools
+    as the speaker accepted them for layer 2 too."""
 
     node_labels: Mapping[str, Mapping[str, str]]
-    pools: Iterable[Mapping[str, Any]]
+    pools: tuple[IPAddressPool, ...]
+    pool_labels: Mapping[str, Mapping[str, str]]
     peers: Iterable[Mapping[str, Any]]
     advertisements: Iterable[Mapping[str, Any]]
     secrets: Iterable[Any]
@@ -201,16 +202,11 @@ class BGPMode:
         peers, sessions = self._sessions(inputs)
         self._configure(sessions)
         ads = self._advertisements(inputs.advertisements)
-        pools = list(inputs.pools)
-        accepted, _ = accept_pools(pools)
-        pool_labels = {
-            str(o["metadata"]["name"]): dict(o["metadata"].get("labels") or {}) for o in pools
-        }
         self.planner.configure(
             BGPConfig(
                 self.node,
-                tuple(accepted),
-                pool_labels,
+                inputs.pools,
+                inputs.pool_labels,
                 tuple(ads),
                 tuple(peers),
                 inputs.node_labels,
@@ -421,9 +417,6 @@ class BGPMode:
             if peer is None:
                 return
             state = api_commands.session_state(message.state)
-            message = NeighborState(
-                message.peer, message.state, api_commands.explain_reason(message.reason)
-            )
             previous = self.state.get(peer, {}).get("state")
             self._set_state(peer, state, message.reason or None)
             SESSION_UP.labels(peer=peer).set(1 if state == "Established" else 0)
