@@ -11,6 +11,7 @@ import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from lbspeaker.contributions import Contributions
 from lbspeaker.ipam import IPAddress, IPAddressPool, LabelSelector, ServiceKey, selector_matches
 from lbspeaker.l2.selection import ServiceIPs
 
@@ -292,8 +293,7 @@ class BGPPlanner:
         self._my_peers: tuple[Peer, ...] = ()
         self._by_pool: dict[str, tuple[Advertisement, ...]] = {}
         self._services: dict[ServiceKey, ServiceIPs] = {}
-        self._contributions: dict[ServiceKey, dict[RouteKey, _Attributes]] = {}
-        self._services_of_route: dict[RouteKey, set[ServiceKey]] = {}
+        self._given: Contributions[RouteKey, _Attributes] = Contributions(_Attributes.merge)
         self._problems: dict[ServiceKey, list[AggregationProblem]] = {}
         self.routes: dict[str, dict[IPNetwork, Route]] = {}
 
@@ -308,8 +308,7 @@ class BGPPlanner:
         self._node_known = my_peers is not None
         self._my_peers = my_peers or ()
         self._by_pool = config.pool_advertisements()
-        self._contributions = {}
-        self._services_of_route = {}
+        self._given.clear()
         self._problems = {}
         self.routes = {p.name: {} for p in self._my_peers}
         self.update(dict(self._services))
@@ -318,12 +317,10 @@ class BGPPlanner:
         """Takes changed Services (None: gone); returns the (peer, prefix) pairs that changed."""
         touched: set[RouteKey] = set()
         for key, service in changes.items():
-            for route_key in self._contributions.pop(key, {}):
-                self._services_of_route[route_key].discard(key)
-                touched.add(route_key)
             self._problems.pop(key, None)
             if service is None:
                 self._services.pop(key, None)
+                touched |= self._given.replace(key, {})
                 continue
             self._services[key] = service
             if not self._node_known:
@@ -331,31 +328,20 @@ class BGPPlanner:
             routes, problems = _service_routes(
                 service, self._config.node, self._config.pools, self._by_pool, self._my_peers
             )
-            if routes:
-                self._contributions[key] = routes
             if problems:
                 self._problems[key] = problems
-            for route_key in routes:
-                self._services_of_route.setdefault(route_key, set()).add(key)
-                touched.add(route_key)
+            touched |= self._given.replace(key, routes)
         changed: set[RouteKey] = set()
         for route_key in touched:
             peer, prefix = route_key
             by_prefix = self.routes[peer]
             before = by_prefix.get(prefix)
-            after = self._merged(route_key)
+            attributes = self._given.merged(route_key)
+            after = None if attributes is None else attributes.route(prefix)
             if after is None:
                 by_prefix.pop(prefix, None)
-                self._services_of_route.pop(route_key, None)
             else:
                 by_prefix[prefix] = after
             if after != before:
                 changed.add(route_key)
         return changed
-
-    def _merged(self, route_key: RouteKey) -> Route | None:
-        merged: _Attributes | None = None
-        for key in self._services_of_route.get(route_key, ()):
-            attributes = self._contributions[key][route_key]
-            merged = attributes if merged is None else merged.merge(attributes)
-        return None if merged is None else merged.route(route_key[1])

@@ -72,9 +72,3 @@ class OwnerCache:
     def forget(self, ip: IPAddress) -> None:
         """Drops the ranking of an IP no longer announced."""
         self._rankings.pop(ip, None)
-
-    def retain(self, ips: Iterable[IPAddress]) -> None:
-        """Forgets the rankings of every IP but these (the IPs still announced)."""
-        kept = set(ips)
-        for ip in [ip for ip in self._rankings if ip not in kept]:
-            del self._rankings[ip]

@@ -9,6 +9,7 @@ advertisement without a list means "the default rule" for that IP).
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from lbspeaker.contributions import Contributions
 from lbspeaker.election.eligibility import AnnouncedIP
 from lbspeaker.ipam import IPAddress, IPAddressPool, LabelSelector, ServiceKey, selector_matches
 
@@ -178,8 +179,7 @@ class L2Planner:
         self._config = L2Config()
         self._by_pool: dict[str, _PoolAnnouncement] = {}
         self._services: dict[ServiceKey, ServiceIPs] = {}
-        self._contributions: dict[ServiceKey, dict[IPAddress, L2Announcement]] = {}
-        self._services_of_ip: dict[IPAddress, set[ServiceKey]] = {}
+        self._given: Contributions[IPAddress, L2Announcement] = Contributions(_merge)
         self.announcements: dict[IPAddress, L2Announcement] = {}
 
     def configure(self, config: L2Config) -> set[IPAddress]:
@@ -187,60 +187,33 @@ class L2Planner:
         before = dict(self.announcements)
         self._config = config
         self._by_pool = config.pool_announcements()
-        self._contributions = {}
-        self._services_of_ip = {}
+        self._given.clear()
         self.announcements.clear()  # in place: callers may hold this dict
-        self._add_all(list(self._services))
+        self.update(dict(self._services))
         return _changed_keys(before, self.announcements)
 
     def update(self, changes: Mapping[ServiceKey, ServiceIPs | None]) -> set[IPAddress]:
         """Takes changed Services (None: gone or nothing to announce); returns changed IPs."""
         touched: set[IPAddress] = set()
         for key, service in changes.items():
-            for ip in self._contributions.pop(key, {}):
-                self._services_of_ip[ip].discard(key)
-                touched.add(ip)
             if service is None:
                 self._services.pop(key, None)
+                touched |= self._given.replace(key, {})
                 continue
             self._services[key] = service
             mine = _service_announcements(service, self._config.pools, self._by_pool)
-            if mine:
-                self._contributions[key] = mine
-            for ip in mine:
-                self._services_of_ip.setdefault(ip, set()).add(key)
-                touched.add(ip)
+            touched |= self._given.replace(key, mine)
         changed: set[IPAddress] = set()
         for ip in touched:
             before = self.announcements.get(ip)
-            after = self._merged(ip)
+            after = self._given.merged(ip)
             if after is None:
                 self.announcements.pop(ip, None)
-                self._services_of_ip.pop(ip, None)
             else:
                 self.announcements[ip] = after
             if after != before:
                 changed.add(ip)
         return changed
-
-    def _add_all(self, keys: Iterable[ServiceKey]) -> None:
-        for key in keys:
-            mine = _service_announcements(self._services[key], self._config.pools, self._by_pool)
-            if mine:
-                self._contributions[key] = mine
-            for ip in mine:
-                self._services_of_ip.setdefault(ip, set()).add(key)
-        for ip in self._services_of_ip:
-            merged = self._merged(ip)
-            if merged is not None:
-                self.announcements[ip] = merged
-
-    def _merged(self, ip: IPAddress) -> L2Announcement | None:
-        merged: L2Announcement | None = None
-        for key in sorted(self._services_of_ip.get(ip, ())):
-            announcement = self._contributions[key][ip]
-            merged = announcement if merged is None else _merge(merged, announcement)
-        return merged
 
 
 def _changed_keys(
