@@ -9,6 +9,7 @@ from another node, with the outage measured. The lab keeps running afterwards.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import sys
 import time
@@ -55,10 +56,11 @@ class Hello(http.server.BaseHTTPRequestHandler):
     def log_message(self, *args): pass
 http.server.ThreadingHTTPServer(("0.0.0.0", 80), Hello).serve_forever()
 """
-# The client's probe: GET the VIP every 20 ms; prints when the answering node changes.
+# The client's probe: GET the VIP every 20 ms; prints when the answering node changes. With
+# `until_moved` it stops at the first change, so a slow failover is measured, not cut off.
 PROBE = """
 import sys, time, urllib.request
-vip, seconds = sys.argv[1], float(sys.argv[2])
+vip, seconds, until_moved = sys.argv[1], float(sys.argv[2]), sys.argv[3] == "1"
 last, last_ok, end = None, time.monotonic(), time.monotonic() + seconds
 while time.monotonic() < end:
     try:
@@ -70,6 +72,8 @@ while time.monotonic() < end:
         gap = (now - last_ok) * 1000
         print(f"answered by {node}" + (f" after an outage of {gap:.0f} ms" if last else ""),
               flush=True)
+        if last and until_moved:
+            break
         last = node
     last_ok = now
     time.sleep(0.02)
@@ -120,6 +124,13 @@ def _start_speaker(lab: Lab, node: Host, kubeconfig: Path) -> None:
     lab.spawn(name, speaker_command(node, kubeconfig), host=node)
 
 
+def _serving(lab: Lab, node: Host) -> bool:
+    """Whether the node's speaker logged its last lease standing change as Serving."""
+    log = lab.directory / f"speaker-{node.name}.log"
+    changes = re.findall(r"lease standing node=\S+ from=\S+ to=(\S+)", log.read_text())
+    return bool(changes) and changes[-1] == "Serving"
+
+
 def _external_ip(lab: Lab) -> str:
     out = lab.kubectl(
         "get", "svc", "web", "-n", NAMESPACE, "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}"
@@ -136,6 +147,17 @@ def _owner(lab: Lab) -> str:
     return max(stamped)[1].split()[1] if stamped else ""
 
 
+def _settled_owner(lab: Lab, vip: str) -> tuple[str, str] | None:
+    """(owner, the probe's output) when one node answered the client for 2 s and the newest
+    L2Announcing Event names it; None otherwise."""
+    probe = lab.exec_in(lab.client, [sys.executable, "-c", PROBE, vip, "2", "0"], check=False)
+    answers = probe.stdout.strip()
+    nodes = re.findall(r"answered by (\S+)", answers)
+    if len(nodes) == 1 and nodes[0] == _owner(lab):
+        return nodes[0], answers
+    return None
+
+
 def _serve_on_nodes(lab: Lab, vip: str) -> None:
     for node in lab.nodes:
         # The VIP on lo stands in for kube-proxy accepting the traffic on every node.
@@ -143,6 +165,22 @@ def _serve_on_nodes(lab: Lab, vip: str) -> None:
         name = f"http-{node.name}"
         if not any(p.name == name for p in lab.state.processes):
             lab.spawn(name, [sys.executable, "-c", HTTP_SERVER, node.name], host=node)
+
+
+def _fail_node(lab: Lab, owner: str, vip: str) -> Host:
+    """Kills the owner's speaker and downs its link while the client probes; prints the probe."""
+    node = lab.topology.node(owner)
+    probe_process = subprocess.Popen(
+        ["ip", "netns", "exec", lab.client.netns, sys.executable, "-c", PROBE, vip, "60", "1"],
+        stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(1.5)  # the probe reaches the owner first
+    lab.stop_process(f"speaker-{owner}", grace_seconds=0)
+    lab.exec_in(node, ["ip", "link", "set", "eth0", "down"])
+    output, _ = probe_process.communicate(timeout=90)
+    for line in output.strip().splitlines():
+        print(f"  {line}")
+    return node
 
 
 def run(args: argparse.Namespace) -> int:
@@ -164,6 +202,12 @@ def run(args: argparse.Namespace) -> int:
     print(lab.kubectl("api-resources", "--api-group=lbspeaker.io").stdout, end="")
     _step(3, "starting the controller and a speaker per node, each with its ServiceAccount token")
     _start_lbspeaker(lab, kubeconfigs)
+    try:
+        # A speaker still warming up would take its share of the VIPs later, mid-demo.
+        wait_for(lambda: all(_serving(lab, node) for node in lab.nodes), timeout=120)
+    except TimeoutError:
+        return _fail("a speaker did not reach lease standing Serving", f"see {lab.directory}")
+    print("  every speaker holds its Lease and has warmed up (lease standing Serving)")
     _step(4, f"creating pool demo-lan ({VIP_POOL}), an L2Advertisement and Service demo/web")
     apply = lab.kubectl("apply", "-f", "-", check=False, stdin=EXAMPLE)
     print(apply.stdout, end="")
@@ -178,27 +222,17 @@ def run(args: argparse.Namespace) -> int:
     _step(5, f"an HTTP server on every node; the client fetches http://{vip}/")
     _serve_on_nodes(lab, vip)
     try:
-        wait_for(lambda: _owner(lab), timeout=60)
+        # Start-up may still move the VIP between speakers: the owner is the node the client
+        # reaches, once the newest L2Announcing Event names that same node.
+        owner, answers = wait_for(lambda: _settled_owner(lab, vip), timeout=60)
     except TimeoutError:
         return _fail("no node announced the VIP", f"see {lab.directory}/speaker-node1.log")
-    owner = _owner(lab)
-    probe = lab.exec_in(lab.client, [sys.executable, "-c", PROBE, vip, "3"], check=False)
-    print(f"  {probe.stdout.strip() or probe.stderr.strip()}")
+    print(f"  {answers}")
     print(
         f"  (announced by {owner}: kubectl get events -n demo --field-selector reason=L2Announcing)"
     )
     _step(6, f"failing {owner}: its speaker is killed (kill -9) and its link goes down")
-    node = lab.topology.node(owner)
-    probe_process = subprocess.Popen(
-        ["ip", "netns", "exec", lab.client.netns, sys.executable, "-c", PROBE, vip, "10"],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    time.sleep(1.5)
-    lab.stop_process(f"speaker-{owner}", grace_seconds=0)
-    lab.exec_in(node, ["ip", "link", "set", "eth0", "down"])
-    output, _ = probe_process.communicate(timeout=30)
-    for line in output.strip().splitlines():
-        print(f"  {line}")
+    node = _fail_node(lab, owner, vip)
     _step(7, f"bringing {owner} back (it rejoins after its warm-up; the VIP stays where it is)")
     lab.exec_in(node, ["ip", "link", "set", "eth0", "up"])
     _start_speaker(lab, node, kubeconfigs["speaker"])

@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from kubernetes import client as k8s
 from kubernetes import config
@@ -24,6 +25,8 @@ from lbspeaker.lab.controlplane import (
     write_kubeconfig,
 )
 from lbspeaker.lab.topology import MAX_SLOT, Host, Topology
+
+T = TypeVar("T")
 
 STATE_ROOT = Path(os.environ.get("LBSPEAKER_LAB_STATE", "/run/lbspeaker/labs"))
 
@@ -264,12 +267,13 @@ class Lab:
         return False
 
 
-def wait_for(predicate: Callable[[], object], timeout: float = 30.0, interval: float = 0.1) -> None:
-    """Polls until the predicate returns truthy; raises TimeoutError otherwise."""
+def wait_for(predicate: Callable[[], T | None], timeout: float = 30.0, interval: float = 0.1) -> T:
+    """Polls until the predicate returns truthy and returns that; raises TimeoutError otherwise."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():
-            return
+        value = predicate()
+        if value:
+            return value
         time.sleep(interval)
     raise TimeoutError(f"condition not met within {timeout} s")
 

@@ -25,11 +25,11 @@ def test_demo_shows_an_external_ip_reached_by_the_client_and_a_failover() -> Non
     finally:
         with contextlib.suppress(LabError):  # the demo failed before its lab existed
             Lab.open(name).down()
-    assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert re.search(r"web\s+LoadBalancer\s+\S+\s+192\.0\.2\.20\d", out)
-    first = re.search(r"answered by (node\d)\n", out)
-    assert first is not None
+    assert result.returncode == 0, out + result.stderr
+    assert re.search(r"web\s+LoadBalancer\s+\S+\s+192\.0\.2\.20\d", out), out
+    first = re.search(r"answered by (node\d)\n\s+\(announced by (node\d)", out)
+    assert first is not None and first.group(1) == first.group(2), out
     moved = re.search(r"answered by (node\d) after an outage of (\d+) ms", out)
-    assert moved is not None and moved.group(1) != first.group(1)
+    assert moved is not None and moved.group(1) != first.group(1), out
     assert f"lbspeaker lab down --name {name}" in out
