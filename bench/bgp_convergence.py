@@ -88,8 +88,7 @@ class Bench:
 
     def stop_bird(self) -> None:
         if self.bird is not None:
-            processes.stop(self.bird.pid, BIRD)
-            self.bird.wait()
+            processes.stop_child(self.bird)
 
     def birdc(self, *command: str) -> str:
         return subprocess.run(
@@ -116,15 +115,8 @@ class Bench:
     def stop_speakers(self) -> None:
         for process in self.speakers.values():
             if process.poll() is None:
-                os.killpg(process.pid, signal.SIGCONT)
-                # Our own unreaped child: its PID cannot be reused, so signal it directly. (By
-                # executable it may still be `ip netns exec`, not yet python, just after start.)
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            process.wait()
+                os.killpg(process.pid, signal.SIGCONT)  # a frozen speaker cannot handle SIGTERM
+            processes.stop_child(process, grace_seconds=15)
         self.speakers.clear()
 
     def usage(self, name: str) -> tuple[float, float]:
@@ -215,8 +207,7 @@ def failure(bench: Bench, how: str) -> float:
     if how == "kill":
         process.wait()
     else:
-        processes.stop(process.pid, sys.executable)
-        process.wait()
+        processes.stop_child(process)
     bench.start_speaker("node1")
     wait_for(lambda: bench.route_count("node1") > 0, timeout=120, interval=0.1)
     return took
@@ -302,8 +293,7 @@ def main() -> None:
         bench.stop_speakers()
         bench.stop_bird()
         if controller is not None:
-            processes.stop(controller.pid, sys.executable)
-            controller.wait()
+            processes.stop_child(controller)
         if not args.lab:
             lab.down()
     width = max(len(r[0]) for r in rows) if rows else 10

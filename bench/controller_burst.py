@@ -12,7 +12,6 @@ import argparse
 import os
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -114,8 +113,7 @@ def main() -> None:
         _burst(lab.core_api(), args.services, args.threads)
     finally:
         if controller is not None:
-            processes.stop(controller.pid, sys.executable)
-            controller.wait()
+            processes.stop_child(controller)
         if args.lab is None:
             lab.down()
 

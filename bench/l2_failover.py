@@ -24,7 +24,6 @@ import signal
 import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from ipaddress import IPv4Address
@@ -189,8 +188,7 @@ class Bench:
 
     def stop(self) -> None:
         for process in self.speakers.values():
-            processes.stop(process.pid, sys.executable)
-            process.wait()
+            processes.stop_child(process)
 
 
 def _install(lab: Lab) -> subprocess.Popen[bytes]:
@@ -240,8 +238,7 @@ def main() -> None:
     finally:
         bench.stop()
         if controller is not None:
-            processes.stop(controller.pid, sys.executable)
-            controller.wait()
+            processes.stop_child(controller)
         lab.down()
 
 

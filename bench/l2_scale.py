@@ -13,7 +13,6 @@ import os
 import re
 import statistics
 import subprocess
-import sys
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -194,11 +193,9 @@ def main() -> None:
         print("writes/s by resource: " + ", ".join(f"{r or '-'} {v:.1f}" for r, v in _top(rate)))
     finally:
         for process in speakers.values():
-            processes.stop(process.pid, sys.executable)
-            process.wait()
+            processes.stop_child(process)
         if controller is not None:
-            processes.stop(controller.pid, sys.executable)
-            controller.wait()
+            processes.stop_child(controller)
         lab.down()
 
 

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 
 def spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> int:
@@ -64,3 +65,18 @@ def stop(pid: int, executable: str, grace_seconds: float = 10.0) -> bool:
         _reap(pid)
         time.sleep(0.02)
     return True
+
+
+def stop_child(process: subprocess.Popen[Any], grace_seconds: float = 10.0) -> None:
+    """SIGTERM, then SIGKILL after a grace period, for a child started by this process.
+
+    Signalled through its handle, not checked by executable: an unreaped child's PID cannot
+    be reused, and just after start an `ip netns exec` child may not yet run its program.
+    """
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(timeout=grace_seconds)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    process.wait()

@@ -37,8 +37,7 @@ class ControllerProcess:
             )  # fmt: skip
 
     def stop(self) -> None:
-        processes.stop(self.process.pid, sys.executable)
-        self.process.wait()
+        processes.stop_child(self.process)
 
     def kill(self) -> None:
         self.process.kill()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 from lbspeaker.lab import processes
@@ -46,8 +45,7 @@ class Speakers:
 
     def stop_all(self) -> None:
         for process in self.running.values():
-            processes.stop(process.pid, sys.executable)
-            process.wait()
+            processes.stop_child(process)
         self.running.clear()
 
 

@@ -159,8 +159,7 @@ class Router:
 
     def stop(self) -> None:
         for process in self.processes:
-            processes.stop(process.pid, BIRD)
-            process.wait()
+            processes.stop_child(process)
         for address in ROUTER_ADDRESSES:
             self.lab.exec_in(
                 self.lab.router, ["ip", "addr", "del", f"{address}/24", "dev", "eth0"], check=False
@@ -291,8 +290,7 @@ def bgp(crds: Lab) -> Iterator[BGPLab]:
         if router is not None:
             router.stop()
         if controller is not None:
-            processes.stop(controller.pid, sys.executable)
-            controller.wait()
+            processes.stop_child(controller)
         objects = [
             *((BGP_ADVERTISEMENT, f"bgp-{role}-{tag}") for role in ads),
             *((BGP_PEER, name) for name in peer_names.values()),

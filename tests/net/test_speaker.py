@@ -51,8 +51,7 @@ def l2(crds: Lab) -> Iterator[tuple[Lab, Speakers, str]]:
         yield crds, speakers, namespace
     finally:
         speakers.stop_all()
-        processes.stop(controller.pid, sys.executable)
-        controller.wait()
+        processes.stop_child(controller)
         delete(crds, L2_ADVERTISEMENT.plural, POOL)
         delete(crds, IP_ADDRESS_POOL.plural, POOL)
         core.delete_namespace(namespace)
