@@ -15,10 +15,15 @@ import sys
 import time
 from pathlib import Path
 
-from kubernetes import client
-
 from lbspeaker.lab.controlplane import ControlPlaneError
-from lbspeaker.lab.deploy import REPO, controller_command, install_crds, speaker_command
+from lbspeaker.lab.deploy import (
+    REPO,
+    controller_command,
+    install_crds,
+    service_account_kubeconfig,
+    speaker_command,
+    speaker_kubeconfig,
+)
 from lbspeaker.lab.lab import Lab, LabError, wait_for
 from lbspeaker.lab.topology import Host
 
@@ -90,23 +95,14 @@ def _fail(message: str, fix: str) -> int:
 
 
 def _install(lab: Lab) -> dict[str, Path]:
-    """CRDs, namespaces and the manifests' RBAC; returns a kubeconfig per ServiceAccount."""
+    """CRDs, namespaces and the manifests' RBAC; returns the controller's kubeconfig and one
+    per node for its speaker (a token bound to that node), keyed "controller" and node name."""
     install_crds(lab)
     lab.kubectl("create", "namespace", NAMESPACE, check=False)
     lab.kubectl("apply", "-k", str(REPO / "manifests" / "rbac"))
-    kubeconfigs = {}
-    core = lab.core_api()
-    for role in ("controller", "speaker"):
-        account = f"lbspeaker-{role}"
-        request = client.AuthenticationV1TokenRequest(
-            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=86400)
-        )
-        status = core.create_namespaced_service_account_token(
-            account, "lbspeaker-system", request
-        ).status
-        if status is None or not status.token:
-            raise LabError(f"the apiserver issued no token for ServiceAccount {account}")
-        kubeconfigs[role] = lab.kubeconfig_for(account, status.token)
+    kubeconfigs = {"controller": service_account_kubeconfig(lab, "lbspeaker-controller")}
+    for node in lab.nodes:
+        kubeconfigs[node.name] = speaker_kubeconfig(lab, node)
     return kubeconfigs
 
 
@@ -114,7 +110,7 @@ def _start_lbspeaker(lab: Lab, kubeconfigs: dict[str, Path]) -> None:
     if not any(p.name == "controller" for p in lab.state.processes):
         lab.spawn("controller", controller_command(kubeconfigs["controller"]))
     for node in lab.nodes:
-        _start_speaker(lab, node, kubeconfigs["speaker"])
+        _start_speaker(lab, node, kubeconfigs[node.name])
 
 
 def _start_speaker(lab: Lab, node: Host, kubeconfig: Path) -> None:
@@ -192,7 +188,7 @@ def run(args: argparse.Namespace) -> int:
     except (LabError, ControlPlaneError) as error:
         return _fail(str(error), "see the message; `lbspeaker lab down --name demo` cleans up")
     print(lab.kubectl("get", "nodes", "-o", "wide").stdout, end="")
-    _step(2, "installing the CRDs and the RBAC of manifests/ (ServiceAccounts, Roles)")
+    _step(2, "installing the CRDs and manifests/rbac (ServiceAccounts, Roles, own-Lease policy)")
     try:
         kubeconfigs = _install(lab)
     except (LabError, subprocess.CalledProcessError) as error:
@@ -200,7 +196,7 @@ def run(args: argparse.Namespace) -> int:
             f"installing failed: {error}", f"see `kubectl` output; KUBECONFIG={lab.kubeconfig}"
         )
     print(lab.kubectl("api-resources", "--api-group=lbspeaker.io").stdout, end="")
-    _step(3, "starting the controller and a speaker per node, each with its ServiceAccount token")
+    _step(3, "starting the controller and a speaker per node (its token bound to its node)")
     _start_lbspeaker(lab, kubeconfigs)
     try:
         # A speaker still warming up would take its share of the VIPs later, mid-demo.
@@ -235,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
     node = _fail_node(lab, owner, vip)
     _step(7, f"bringing {owner} back (it rejoins after its warm-up; the VIP stays where it is)")
     lab.exec_in(node, ["ip", "link", "set", "eth0", "up"])
-    _start_speaker(lab, node, kubeconfigs["speaker"])
+    _start_speaker(lab, node, kubeconfigs[node.name])
     print(
         lab.kubectl(
             "get", "events", "-n", NAMESPACE, "--field-selector", "involvedObject.name=web"

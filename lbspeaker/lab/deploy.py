@@ -12,12 +12,13 @@ from typing import Any
 from kubernetes import client
 
 from lbspeaker.api.kinds import API_VERSION, GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSION
-from lbspeaker.lab.lab import Lab
+from lbspeaker.lab.lab import Lab, LabError
 from lbspeaker.lab.topology import Host
 
 REPO = Path(__file__).resolve().parents[2]
 CRDS = REPO / "manifests" / "crds"
 INSTALL_NAMESPACE = "lbspeaker-system"
+SPEAKER_ACCOUNT = "lbspeaker-speaker"
 
 
 def install_crds(lab: Lab) -> None:
@@ -73,3 +74,62 @@ def delete(lab: Lab, plural: str, name: str) -> None:
     client.CustomObjectsApi(lab.api_client()).delete_namespaced_custom_object(
         GROUP, VERSION, INSTALL_NAMESPACE, plural, name
     )
+
+
+def service_account_kubeconfig(lab: Lab, account: str) -> Path:
+    """A kubeconfig with a token of the install namespace's ServiceAccount `account`."""
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=86400)
+    )
+    status = (
+        lab.core_api()
+        .create_namespaced_service_account_token(account, INSTALL_NAMESPACE, request)
+        .status
+    )
+    if status is None or not status.token:
+        raise LabError(f"the apiserver issued no token for ServiceAccount {account}")
+    return lab.kubeconfig_for(account, status.token)
+
+
+def speaker_kubeconfig(lab: Lab, node: Host) -> Path:
+    """A kubeconfig for the speaker ServiceAccount with a token bound to a Pod on `node`.
+
+    No kubelet runs in the lab, so no Pod mounts a token. A Pod object on the node stands in
+    for the DaemonSet's Pod (it stays Pending), and a token bound to it carries the node name,
+    as a mounted token does, which the speakers' own-Lease policy requires.
+    """
+    core = lab.core_api()
+    name = f"{SPEAKER_ACCOUNT}-{node.name}"
+    pod = client.V1Pod(
+        metadata=client.V1ObjectMeta(name=name, labels={"app.kubernetes.io/component": "speaker"}),
+        spec=client.V1PodSpec(
+            node_name=node.name,
+            service_account_name=SPEAKER_ACCOUNT,
+            automount_service_account_token=False,
+            containers=[client.V1Container(name="speaker", image="lbspeaker:0.1.0")],
+            # The lab's Nodes have no kubelet heartbeat: never evict the stand-in.
+            tolerations=[client.V1Toleration(operator="Exists")],
+        ),
+    )
+    try:
+        created = core.create_namespaced_pod(INSTALL_NAMESPACE, pod)
+    except client.ApiException as error:
+        if error.status != 409:
+            raise
+        created = core.read_namespaced_pod(name, INSTALL_NAMESPACE)
+    uid = created.metadata.uid if created.metadata else None
+    request = client.AuthenticationV1TokenRequest(
+        spec=client.V1TokenRequestSpec(
+            audiences=[],
+            expiration_seconds=86400,
+            bound_object_ref=client.V1BoundObjectReference(
+                api_version="v1", kind="Pod", name=name, uid=uid
+            ),
+        )
+    )
+    status = core.create_namespaced_service_account_token(
+        SPEAKER_ACCOUNT, INSTALL_NAMESPACE, request
+    ).status
+    if status is None or not status.token:
+        raise LabError(f"the apiserver issued no token for Pod {name}")
+    return lab.kubeconfig_for(name, status.token)

@@ -45,12 +45,16 @@ def test_kustomize_installs_namespace_crds_rbac_and_both_workloads(
     kinds = sorted({obj["kind"] for obj in install})
     assert kinds == sorted(
         ["Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole",
-         "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "DaemonSet"]
+         "ClusterRoleBinding", "Role", "RoleBinding", "Deployment", "DaemonSet",
+         "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"]
     )  # fmt: skip
     crds = {obj["metadata"]["name"] for obj in install if obj["kind"] == "CustomResourceDefinition"}
     generated = yaml.safe_load_all((MANIFESTS / "crds" / "lbspeaker.io_crds.yaml").read_text())
     assert crds == {doc["metadata"]["name"] for doc in generated if doc}
-    cluster_wide = ("Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding")
+    cluster_wide = (
+        "Namespace", "CustomResourceDefinition", "ClusterRole", "ClusterRoleBinding",
+        "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+    )  # fmt: skip
     namespaced = [obj for obj in install if obj["kind"] not in cluster_wide]
     assert {obj["metadata"]["namespace"] for obj in namespaced} == {INSTALL_NAMESPACE}
 

@@ -1,7 +1,8 @@
 """The shipped RBAC is enough, and no more: controller and speakers run on their own tokens.
 
-The ServiceAccounts, Roles and bindings of manifests/rbac are applied for real; each process
-gets a TokenRequest token for its ServiceAccount (no kubelet runs, so no Pod would mount one).
+The ServiceAccounts, Roles, bindings and the own-Lease policy of manifests/rbac are applied for
+real; each process gets a TokenRequest token for its ServiceAccount (no kubelet runs, so no Pod
+would mount one), each speaker's bound to a stand-in Pod on its node, as a mounted token is.
 """
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ import pytest
 from kubernetes import client, config
 
 from lbspeaker.api.kinds import API_VERSION, GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSION
+from lbspeaker.k8s.speaker_lease import SPEAKER_SELECTOR
 from lbspeaker.lab import processes
+from lbspeaker.lab.deploy import service_account_kubeconfig, speaker_kubeconfig
 from lbspeaker.lab.lab import Lab, wait_for
 from tests.conftest import INSTALL_NAMESPACE, REPO
 
@@ -71,17 +74,8 @@ class Processes:
 
     def stop_all(self) -> None:
         for process in self.running:
-            processes.stop(process.pid, sys.executable)
-            process.wait()
+            processes.stop_child(process)
         self.running.clear()
-
-
-def service_account_token(lab: Lab, account: str) -> str:
-    request = {"spec": {"expirationSeconds": 3600}}
-    answer = lab.core_api().create_namespaced_service_account_token(
-        account, INSTALL_NAMESPACE, request
-    )
-    return str(answer.status.token)
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +90,11 @@ def flow(crds: Lab) -> Iterator[Flow]:
     kubeconfigs: dict[str, Path] = {}
     lab.kubectl("apply", "-k", str(REPO / "manifests" / "rbac"))
     try:
+        # An unbound token of each ServiceAccount, and a speaker token bound to each node.
         for account in (CONTROLLER, SPEAKER):
-            kubeconfigs[account] = lab.kubeconfig_for(account, service_account_token(lab, account))
+            kubeconfigs[account] = service_account_kubeconfig(lab, account)
+        for node in lab.nodes:
+            kubeconfigs[node.name] = speaker_kubeconfig(lab, node)
         core.create_namespace({"metadata": {"name": namespace}})
         custom.create_namespaced_custom_object(
             GROUP, VERSION, INSTALL_NAMESPACE, IP_ADDRESS_POOL.plural,
@@ -121,7 +118,7 @@ def flow(crds: Lab) -> Iterator[Flow]:
             started.start(
                 f"speaker-{node.name}",
                 ["ip", "netns", "exec", node.netns, sys.executable, "-m", "lbspeaker.cli",
-                 "speaker", "--node-name", node.name, "--kubeconfig", str(kubeconfigs[SPEAKER]),
+                 "speaker", "--node-name", node.name, "--kubeconfig", str(kubeconfigs[node.name]),
                  "--metrics-port", "0"],
             )  # fmt: skip
         yield Flow(lab, namespace, pool, identity, kubeconfigs, started.logs)
@@ -129,13 +126,12 @@ def flow(crds: Lab) -> Iterator[Flow]:
         started.stop_all()
         speaker_leases = client.CoordinationV1Api(lab.api_client())
         for node in lab.nodes:
-            try:
-                speaker_leases.delete_namespaced_lease(
-                    f"lbspeaker-speaker-{node.name}", INSTALL_NAMESPACE
-                )
-            except client.ApiException as error:
-                if error.status != 404:
-                    raise
+            for delete in (speaker_leases.delete_namespaced_lease, core.delete_namespaced_pod):
+                try:  # the node's Lease and its stand-in speaker Pod share a name
+                    delete(f"{SPEAKER}-{node.name}", INSTALL_NAMESPACE)
+                except client.ApiException as error:
+                    if error.status != 404:
+                        raise
         for plural in (L2_ADVERTISEMENT.plural, IP_ADDRESS_POOL.plural):
             try:
                 custom.delete_namespaced_custom_object(
@@ -292,6 +288,67 @@ def test_the_speaker_may_not_write_service_status_nor_read_secrets_elsewhere(
     )
     # The install namespace's Secrets (BGP passwords) it may read.
     core.list_namespaced_secret(INSTALL_NAMESPACE)
+
+
+def test_a_speaker_may_write_only_its_own_nodes_lease(flow: Flow) -> None:
+    mine, other = (node.name for node in flow.lab.nodes[:2])
+    leases = client.CoordinationV1Api(flow.api(mine))
+
+    def refused(call: Callable[[], Any], why: str) -> None:
+        with pytest.raises(client.ApiException) as error:
+            call()
+        assert error.value.status == 403, error.value.body
+        assert "lbspeaker-speaker-own-lease" in error.value.body
+        assert why in error.value.body
+
+    admin = client.CoordinationV1Api(flow.lab.api_client())
+
+    def holders() -> set[str]:
+        held = admin.list_namespaced_lease(INSTALL_NAMESPACE, label_selector=SPEAKER_SELECTOR)
+        return {lease.spec.holder_identity for lease in held.items}
+
+    eventually("both speakers hold their Leases", lambda: {mine, other} <= holders())
+    own = leases.read_namespaced_lease(f"{SPEAKER}-{mine}", INSTALL_NAMESPACE)
+    leases.replace_namespaced_lease(own.metadata.name, INSTALL_NAMESPACE, own, dry_run="All")
+
+    taken = leases.read_namespaced_lease(f"{SPEAKER}-{other}", INSTALL_NAMESPACE)
+    taken.spec.holder_identity = mine
+    refused(
+        lambda: leases.replace_namespaced_lease(
+            taken.metadata.name, INSTALL_NAMESPACE, taken, dry_run="All"
+        ),
+        f"may write only Lease {SPEAKER}-{mine}",
+    )
+    # Deleting is refused by RBAC already (the speaker releases, never deletes).
+    assert_forbidden(
+        lambda: leases.delete_namespaced_lease(
+            taken.metadata.name, INSTALL_NAMESPACE, dry_run="All"
+        )
+    )
+    forged = client.V1Lease(
+        metadata=client.V1ObjectMeta(name=f"{SPEAKER}-node99"),
+        spec=client.V1LeaseSpec(holder_identity="node99"),
+    )
+    refused(
+        lambda: leases.create_namespaced_lease(INSTALL_NAMESPACE, forged, dry_run="All"),
+        f"may write only Lease {SPEAKER}-{mine}",
+    )
+    own.spec.holder_identity = other
+    refused(
+        lambda: leases.replace_namespaced_lease(
+            own.metadata.name, INSTALL_NAMESPACE, own, dry_run="All"
+        ),
+        f"may hold its Lease only as {mine}",
+    )
+    # A speaker token bound to no node may not write any Lease.
+    unbound = client.CoordinationV1Api(flow.api(SPEAKER))
+    own.spec.holder_identity = mine
+    refused(
+        lambda: unbound.replace_namespaced_lease(
+            own.metadata.name, INSTALL_NAMESPACE, own, dry_run="All"
+        ),
+        "found no node name in the token",
+    )
 
 
 def test_the_controller_may_not_touch_other_leases_nor_delete_pools(flow: Flow) -> None:
