@@ -31,6 +31,10 @@ _PR_SET_PDEATHSIG = 1
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 STABLE_RUN = 60.0  # a run this long resets the backoff
+# ExaBGP 5.0.15 drops a SIGUSR1 that arrives while updates are queued for a session (it
+# re-arms the signal before checking): resend it until ExaBGP logs that it performs the reload.
+RELOAD_RETRY = 2.0
+RELOAD_STARTED = "performing reload"
 
 
 def _die_with_parent() -> None:
@@ -46,7 +50,7 @@ def exabgp_binary() -> str:
     return str(beside) if beside.exists() else "exabgp"
 
 
-def exabgp_environment(log_level: str = "WARNING") -> dict[str, str]:
+def exabgp_environment(log_level: str = "INFO") -> dict[str, str]:
     """ExaBGP's settings, as environment variables (LAB-NOTES: ExaBGP 5.0.15 pitfalls)."""
     return {
         # Started as root it would drop to `nobody` and lose its API helper.
@@ -59,7 +63,11 @@ def exabgp_environment(log_level: str = "WARNING") -> dict[str, str]:
         "exabgp.api.respawn": "false",
         "exabgp.api.terminate": "true",
         "exabgp.reactor.speed": "5.0",
+        # INFO for "performing reload" (RELOAD_STARTED); without the per-route lines of the
+        # API ("processes") and the periodic counters ("statistics").
         "exabgp.log.level": log_level,
+        "exabgp.log.processes": "false",
+        "exabgp.log.statistics": "false",
         "exabgp.log.destination": "stdout",
     }
 
@@ -97,6 +105,13 @@ class ExaBGP:
         self.configured = threading.Event()
         self.supervisor = threading.Thread(target=self._supervise, name="exabgp", daemon=True)
         self.writer = threading.Thread(target=self._write_loop, name="exabgp-api", daemon=True)
+        self.reloader = threading.Thread(
+            target=self._reload_loop, name="exabgp-reload", daemon=True
+        )
+        # A written configuration awaits a reload, and when the signal was last sent for it.
+        self.reload_pending = False
+        self.reload_signalled_at: float | None = None
+        self.reloads_resent = 0
 
     @property
     def api_command(self) -> str:
@@ -116,12 +131,27 @@ class ExaBGP:
             self.configured.set()
             self.supervisor.start()
             self.writer.start()
+            self.reloader.start()
             return
         with self.lock:
-            process = self.process
-        if process is not None and process.poll() is None:
+            if self.process is not None and self.process.poll() is None:
+                self.reload_pending = True
+                self.reload_signalled_at = None
+                self._signal_reload()
+
+    def _signal_reload(self) -> None:
+        """SIGUSR1, once ExaBGP's API is connected: before that, ExaBGP may not have installed
+        its handler yet, and SIGUSR1's default action would kill it. Called with the lock."""
+        process = self.process
+        if process is None or process.poll() is not None or self.connection is None:
+            return
+        if self.reload_signalled_at is None:
             log.info("reloading exabgp configuration pid=%s", process.pid)
-            process.send_signal(signal.SIGUSR1)
+        else:
+            log.warning("exabgp has not started the reload; signalling again pid=%s", process.pid)
+            self.reloads_resent += 1
+        self.reload_signalled_at = time.monotonic()
+        process.send_signal(signal.SIGUSR1)
 
     def send(self, commands: Iterable[str]) -> bool:
         """Queues commands for ExaBGP; False (nothing queued) while no API is connected."""
@@ -195,6 +225,7 @@ class ExaBGP:
         )
         with self.lock:
             self.process = process
+            self.reload_pending = False  # a new ExaBGP reads the current configuration
         threading.Thread(target=self._relay_log, args=(process,), daemon=True).start()
         log.info("exabgp started pid=%s", process.pid)
         connection = None
@@ -256,8 +287,21 @@ class ExaBGP:
             except OSError as error:
                 log.warning("exabgp api write failed error=%s", error)
 
-    @staticmethod
-    def _relay_log(process: subprocess.Popen[bytes]) -> None:
+    def _reload_loop(self) -> None:
+        while not self.stopping.wait(RELOAD_RETRY / 4):
+            with self.lock:
+                last = self.reload_signalled_at
+                if self.reload_pending and (
+                    last is None or time.monotonic() - last >= RELOAD_RETRY
+                ):
+                    self._signal_reload()
+
+    def _relay_log(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
         for raw in process.stdout:
-            log.info("exabgp pid=%s %s", process.pid, raw.decode("utf-8", "replace").rstrip())
+            line = raw.decode("utf-8", "replace").rstrip()
+            if RELOAD_STARTED in line:
+                with self.lock:
+                    if self.process is process:
+                        self.reload_pending = False
+            log.info("exabgp pid=%s %s", process.pid, line)

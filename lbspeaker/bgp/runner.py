@@ -128,8 +128,9 @@ class BGPMode:
         self.by_address: dict[str, str] = {}
         self.planner = BGPPlanner(node)
         self.advertisement_objects: dict[str, Mapping[str, Any]] = {}
+        # Per peer, the routes ExaBGP holds for it as far as we know: sent while the session
+        # was Established, kept by ExaBGP across a session drop and replayed when it returns.
         self.announced: dict[str, dict[IPNetwork, Route]] = {}
-        self.needs_resync: set[str] = set()
         self.state: dict[str, dict[str, Any]] = {}  # peer -> status entry (state/since/message)
         self.peer_objects: dict[str, Mapping[str, Any]] = {}
         self.written: dict[str, tuple[dict[str, Any] | None, int, str | None]] = {}
@@ -220,7 +221,7 @@ class BGPMode:
             commands = [
                 api_commands.withdraw(self.sessions[peer].peer_address, route)
                 for peer, routes in self.announced.items()
-                if peer in self.sessions
+                if peer in self.sessions and self._established(peer)
                 for route in routes.values()
             ]
             self.exabgp.send(commands)
@@ -319,10 +320,8 @@ class BGPMode:
             return
         resets = session_resets(self.sessions.values(), sessions)
         added = set(new) - set(self.sessions)
-        for peer in resets | added:
-            self.announced.pop(peer, None)
-            if peer in new:
-                self.needs_resync.add(peer)
+        for peer in (set(self.sessions) - set(new)) | added:
+            self.announced.pop(peer, None)  # ExaBGP drops a removed neighbor's routes
         for peer in set(self.sessions) - set(new):
             SESSION_UP.labels(peer=peer).set(0)
             PREFIXES.labels(peer=peer).set(0)
@@ -349,22 +348,25 @@ class BGPMode:
 
     # -- announcing ----------------------------------------------------------------------
 
-    def _sync(self, only: str | None = None, changed: set[RouteKey] | None = None) -> None:
+    def _sync(
+        self, only: str | None = None, changed: set[RouteKey] | None = None, forget: bool = False
+    ) -> None:
         """Sends the difference between what is announced and what should be: for every
-        route (or only for `changed` ones), to every peer (or only to `only`)."""
+        route (or only for `changed` ones), to every Established peer (or only to `only`).
+        `forget`: announce every wanted route, as if none had been announced."""
         withdrawn: dict[str, list[Route]] = {}
         announced: dict[str, list[Route]] = {}
         if changed is None:
             for peer in self.sessions:
-                if only is not None and peer != only:
+                if (only is not None and peer != only) or not self._established(peer):
                     continue
                 current = self.announced.get(peer, {})
                 wanted = self.planner.routes.get(peer, {})
                 withdrawn[peer] = [r for p, r in current.items() if p not in wanted]
-                announced[peer] = [r for p, r in wanted.items() if current.get(p) != r]
+                announced[peer] = [r for p, r in wanted.items() if forget or current.get(p) != r]
         else:
             for peer, prefix in changed:
-                if peer not in self.sessions:
+                if peer not in self.sessions or not self._established(peer):
                     continue
                 before = self.announced.get(peer, {}).get(prefix)
                 after = self.planner.routes.get(peer, {}).get(prefix)
@@ -396,6 +398,19 @@ class BGPMode:
             sum(map(len, announced.values())),
             sum(map(len, withdrawn.values())),
         )
+
+    def _established(self, peer: str) -> bool:
+        return self.state.get(peer, {}).get("state") == "Established"
+
+    def _resync(self, peer: str) -> None:
+        """A session came up: announce every wanted route (ExaBGP skips those it replays
+        anyway) and withdraw what it still holds that is no longer wanted.
+
+        Routes go only to Established sessions: ExaBGP queues routes for a session that is
+        down, and while any are queued it drops every reload signal (ExaBGP 5.0.15 re-arms the
+        signal before it checks for queued updates), so a BGPPeer added or edited while
+        another peer is unreachable would never be applied."""
+        self._sync(only=peer, forget=True)
 
     def _on_connected(self) -> None:
         with self.lock:
@@ -429,10 +444,7 @@ class BGPMode:
                         "SessionEstablished",
                         f"node {self.node}: session to {message.peer} Established",
                     )
-                if peer in self.needs_resync:
-                    self.needs_resync.discard(peer)
-                    self.announced.pop(peer, None)
-                    self._sync(only=peer)
+                self._resync(peer)
             elif message.state == "down" and (previous == "Established" or message.reason):
                 text = f"node {self.node}: session to {message.peer} down: {message.reason or '?'}"
                 if previous == "Established" or (peer, text) not in self.reported:

@@ -41,8 +41,8 @@ TIMEOUT = 60
 ROUTER_AS, NODE_AS = 64500, 64501
 # Not .2: the host running the lab may hold it (its root namespace answers ARP for it).
 IBGP_ADDRESS, MD5_ADDRESS, UNREACHABLE = "192.0.2.241", "192.0.2.242", "192.0.2.243"
-WRONG_AS_ADDRESS, PASSIVE_ADDRESS = "192.0.2.244", "192.0.2.245"
-ROUTER_ADDRESSES = (IBGP_ADDRESS, MD5_ADDRESS, WRONG_AS_ADDRESS, PASSIVE_ADDRESS)
+WRONG_AS_ADDRESS, PASSIVE_ADDRESS, ADDED_ADDRESS = "192.0.2.244", "192.0.2.245", "192.0.2.246"
+ROUTER_ADDRESSES = (IBGP_ADDRESS, MD5_ADDRESS, WRONG_AS_ADDRESS, PASSIVE_ADDRESS, ADDED_ADDRESS)
 PASSWORD = "lbspeaker-md5 secret"
 BIRD = "/usr/sbin/bird"
 
@@ -76,6 +76,10 @@ def bird_configs(lab: Lab) -> dict[str, str]:
         # The BGPPeer is passive: only this router connects, to ExaBGP listening on node1.
         "passive": f"router id {PASSIVE_ADDRESS};\nprotocol device {{}}\n"
         f"protocol bgp passive_node1 {{ local {PASSIVE_ADDRESS} as {ROUTER_AS}; neighbor {node1}"
+        f" as {NODE_AS}; {common} ipv4 {{ import all; export none; }}; }}\n",
+        # Waits for a BGPPeer that a test adds while the other sessions are up.
+        "added": f"router id {ADDED_ADDRESS};\nprotocol device {{}}\n"
+        f"protocol bgp added_node1 {{ local {ADDED_ADDRESS} as {ROUTER_AS}; neighbor {node1}"
         f" as {NODE_AS}; {common} ipv4 {{ import all; export none; }}; }}\n",
     }
 
@@ -462,6 +466,60 @@ def test_a_passive_peer_is_reached_by_the_router_connecting_to_the_node(bgp: BGP
     node1 = bgp.lab.topology.node("node1")
     sockets = bgp.lab.exec_in(node1, ["ss", "-Htn", "state", "established"]).stdout
     assert re.search(rf"192\.0\.2\.11:179\s+{re.escape(PASSIVE_ADDRESS)}:\d+", sockets), sockets
+
+
+def session_connections(bgp: BGPLab) -> dict[str, str]:
+    """node1's established BGP connections to IPv4 router addresses, keyed by the router's
+    address: a session that is reset comes back on a new connection (a new ephemeral port)."""
+    node1 = bgp.lab.topology.node("node1")
+    listing = bgp.lab.exec_in(node1, ["ss", "-Htn4", "state", "established"]).stdout
+    found = {}
+    for line in listing.splitlines():
+        local, remote = line.split()[2:4]
+        if local.endswith(":179") or remote.endswith(":179"):
+            found[remote.rsplit(":", 1)[0]] = f"{local} {remote}"
+    return found
+
+
+def test_adding_a_peer_resets_no_session_and_editing_one_resets_only_it(bgp: BGPLab) -> None:
+    wait_for(lambda: bgp.router.established("node1") and bgp.router.established("ibgp_node1"),
+             timeout=TIMEOUT)  # fmt: skip
+    before = session_connections(bgp)
+    ebgp, ibgp = before["192.0.2.1"], before[IBGP_ADDRESS]
+    added = bgp.peers["ibgp"].replace("ibgp", "added")
+    spec = {"myASN": NODE_AS, "peerASN": ROUTER_AS, "peerAddress": ADDED_ADDRESS,
+            "nodeSelectors": [{"matchLabels": {"kubernetes.io/hostname": "node1"}}]}  # fmt: skip
+    _create(bgp.custom, BGP_PEER, added, spec)
+    try:
+        # Up only once node1's ExaBGP has loaded the new configuration.
+        try:
+            wait_for(lambda: bgp.router.established("added_node1"), timeout=TIMEOUT)
+        except TimeoutError:
+            log = (bgp.lab.directory / "bgp-speaker-node1.log").read_text()[-4000:]
+            pytest.fail(f"{bgp.router.birdc('show', 'protocols', 'added_node1')}\n{log}")
+        after_add = session_connections(bgp)
+        assert (after_add["192.0.2.1"], after_add[IBGP_ADDRESS]) == (ebgp, ibgp)
+
+        bgp.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, INSTALL_NAMESPACE, BGP_PEER.plural, bgp.peers["ibgp"],
+            {"spec": {"holdTime": "30s"}},
+        )  # fmt: skip
+        wait_for(lambda: session_connections(bgp).get(IBGP_ADDRESS) not in (None, ibgp),
+                 timeout=TIMEOUT)  # fmt: skip
+        wait_for(lambda: bgp.router.established("ibgp_node1"), timeout=TIMEOUT)
+        after_edit = session_connections(bgp)
+        assert after_edit["192.0.2.1"] == ebgp
+        assert after_edit[ADDED_ADDRESS] == after_add[ADDED_ADDRESS]
+    finally:
+        bgp.custom.delete_namespaced_custom_object(
+            GROUP, VERSION, INSTALL_NAMESPACE, BGP_PEER.plural, added
+        )
+    # Removing a BGPPeer closes its session only.
+    wait_for(lambda: ADDED_ADDRESS not in session_connections(bgp), timeout=TIMEOUT)
+    after_remove = session_connections(bgp)
+    assert (after_remove["192.0.2.1"], after_remove[IBGP_ADDRESS]) == (
+        ebgp, after_edit[IBGP_ADDRESS],
+    )  # fmt: skip
 
 
 def test_a_session_the_router_resets_comes_back_with_its_routes(bgp: BGPLab) -> None:
