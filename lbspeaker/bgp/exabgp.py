@@ -34,6 +34,7 @@ STABLE_RUN = 60.0  # a run this long resets the backoff
 # ExaBGP 5.0.15 drops a SIGUSR1 that arrives while updates are queued for a session (it
 # re-arms the signal before checking): resend it until ExaBGP logs that it performs the reload.
 RELOAD_RETRY = 2.0
+SIGNAL_RECEIVED = "SIGUSR1 received"
 RELOAD_STARTED = "performing reload"
 
 
@@ -111,6 +112,8 @@ class ExaBGP:
         # A written configuration awaits a reload, and when the signal was last sent for it.
         self.reload_pending = False
         self.reload_signalled_at: float | None = None
+        # ExaBGP logged receiving a signal since our last one: its next reload reads our file.
+        self.reload_signal_received = False
         self.reloads_resent = 0
 
     @property
@@ -151,6 +154,7 @@ class ExaBGP:
             log.warning("exabgp has not started the reload; signalling again pid=%s", process.pid)
             self.reloads_resent += 1
         self.reload_signalled_at = time.monotonic()
+        self.reload_signal_received = False
         process.send_signal(signal.SIGUSR1)
 
     def send(self, commands: Iterable[str]) -> bool:
@@ -300,8 +304,13 @@ class ExaBGP:
         assert process.stdout is not None
         for raw in process.stdout:
             line = raw.decode("utf-8", "replace").rstrip()
-            if RELOAD_STARTED in line:
+            # A reload confirms ours only after ExaBGP logged a signal we sent: the start-up
+            # load (also "performing reload") may have read the file before our last write.
+            if SIGNAL_RECEIVED in line or RELOAD_STARTED in line:
                 with self.lock:
-                    if self.process is process:
+                    if self.process is process and SIGNAL_RECEIVED in line:
+                        self.reload_signal_received = self.reload_signalled_at is not None
+                    elif self.process is process and self.reload_signal_received:
                         self.reload_pending = False
+                        self.reload_signal_received = False
             log.info("exabgp pid=%s %s", process.pid, line)

@@ -327,6 +327,11 @@ class BGPMode:
             PREFIXES.labels(peer=peer).set(0)
         if resets:
             log.info("bgp reconfigure resets sessions peers=%s", ",".join(sorted(resets)))
+        for peer in resets & set(new):
+            # Down until ExaBGP reports it up again, which then re-sends its routes (_resync),
+            # even if ExaBGP's report of the teardown never comes.
+            self._set_state(peer, "Active", "BGPPeer changed: session reset")
+            SESSION_UP.labels(peer=peer).set(0)
         self.sessions = new
         self.by_address = {str(s.peer_address): s.peer for s in sessions}
         for peer in added:
