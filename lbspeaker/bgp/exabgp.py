@@ -23,19 +23,22 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from prometheus_client import Counter
+
 from lbspeaker.bgp.api_commands import Ack, Message, parse_message
+from lbspeaker.bgp.reload import ReloadTracker
 
 log = logging.getLogger(__name__)
+
+RELOAD_RESENDS = Counter(
+    "lbspeaker_bgp_exabgp_reload_resends_total",
+    "SIGUSR1 sent again because ExaBGP had not started the reload (see reload.py)",
+)
 
 _PR_SET_PDEATHSIG = 1
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
 STABLE_RUN = 60.0  # a run this long resets the backoff
-# ExaBGP 5.0.15 drops a SIGUSR1 that arrives while updates are queued for a session (it
-# re-arms the signal before checking): resend it until ExaBGP logs that it performs the reload.
-RELOAD_RETRY = 2.0
-SIGNAL_RECEIVED = "SIGUSR1 received"
-RELOAD_STARTED = "performing reload"
 
 
 def _die_with_parent() -> None:
@@ -64,7 +67,7 @@ def exabgp_environment(log_level: str = "INFO") -> dict[str, str]:
         "exabgp.api.respawn": "false",
         "exabgp.api.terminate": "true",
         "exabgp.reactor.speed": "5.0",
-        # INFO for "performing reload" (RELOAD_STARTED); without the per-route lines of the
+        # INFO for "performing reload" (see reload.py); without the per-route lines of the
         # API ("processes") and the periodic counters ("statistics").
         "exabgp.log.level": log_level,
         "exabgp.log.processes": "false",
@@ -109,12 +112,7 @@ class ExaBGP:
         self.reloader = threading.Thread(
             target=self._reload_loop, name="exabgp-reload", daemon=True
         )
-        # A written configuration awaits a reload, and when the signal was last sent for it.
-        self.reload_pending = False
-        self.reload_signalled_at: float | None = None
-        # ExaBGP logged receiving a signal since our last one: its next reload reads our file.
-        self.reload_signal_received = False
-        self.reloads_resent = 0
+        self.reload = ReloadTracker()
 
     @property
     def api_command(self) -> str:
@@ -138,23 +136,21 @@ class ExaBGP:
             return
         with self.lock:
             if self.process is not None and self.process.poll() is None:
-                self.reload_pending = True
-                self.reload_signalled_at = None
+                self.reload.written()
                 self._signal_reload()
 
     def _signal_reload(self) -> None:
-        """SIGUSR1, once ExaBGP's API is connected: before that, ExaBGP may not have installed
-        its handler yet, and SIGUSR1's default action would kill it. Called with the lock."""
+        """SIGUSR1 when the tracker says so (see reload.py). Called with the lock."""
         process = self.process
-        if process is None or process.poll() is not None or self.connection is None:
+        ready = process is not None and process.poll() is None and self.connection is not None
+        if process is None or not self.reload.due(time.monotonic(), ready):
             return
-        if self.reload_signalled_at is None:
+        if self.reload.signalled_at is None:
             log.info("reloading exabgp configuration pid=%s", process.pid)
         else:
             log.warning("exabgp has not started the reload; signalling again pid=%s", process.pid)
-            self.reloads_resent += 1
-        self.reload_signalled_at = time.monotonic()
-        self.reload_signal_received = False
+            RELOAD_RESENDS.inc()
+        self.reload.signalled(time.monotonic())
         process.send_signal(signal.SIGUSR1)
 
     def send(self, commands: Iterable[str]) -> bool:
@@ -229,7 +225,7 @@ class ExaBGP:
         )
         with self.lock:
             self.process = process
-            self.reload_pending = False  # a new ExaBGP reads the current configuration
+            self.reload.restarted()
         threading.Thread(target=self._relay_log, args=(process,), daemon=True).start()
         log.info("exabgp started pid=%s", process.pid)
         connection = None
@@ -292,25 +288,15 @@ class ExaBGP:
                 log.warning("exabgp api write failed error=%s", error)
 
     def _reload_loop(self) -> None:
-        while not self.stopping.wait(RELOAD_RETRY / 4):
+        while not self.stopping.wait(self.reload.retry_after / 4):
             with self.lock:
-                last = self.reload_signalled_at
-                if self.reload_pending and (
-                    last is None or time.monotonic() - last >= RELOAD_RETRY
-                ):
-                    self._signal_reload()
+                self._signal_reload()
 
     def _relay_log(self, process: subprocess.Popen[bytes]) -> None:
         assert process.stdout is not None
         for raw in process.stdout:
             line = raw.decode("utf-8", "replace").rstrip()
-            # A reload confirms ours only after ExaBGP logged a signal we sent: the start-up
-            # load (also "performing reload") may have read the file before our last write.
-            if SIGNAL_RECEIVED in line or RELOAD_STARTED in line:
-                with self.lock:
-                    if self.process is process and SIGNAL_RECEIVED in line:
-                        self.reload_signal_received = self.reload_signalled_at is not None
-                    elif self.process is process and self.reload_signal_received:
-                        self.reload_pending = False
-                        self.reload_signal_received = False
+            with self.lock:
+                if self.process is process:
+                    self.reload.log_line(line)
             log.info("exabgp pid=%s %s", process.pid, line)
