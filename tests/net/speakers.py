@@ -34,7 +34,7 @@ class Speakers:
         found = [
             int(child)
             for task in Path(f"/proc/{pid}/task").glob("*")
-            for child in (task / "children").read_text().split()
+            for child in _read(task / "children").split()
         ]
         return [p for p in found if program in _cmdline(p)]
 
@@ -49,9 +49,15 @@ class Speakers:
         self.running.clear()
 
 
-def _cmdline(pid: int) -> str:
-    """A process's command line, "" if it exited meanwhile (a child may exit at any time)."""
+def _read(path: Path) -> str:
+    """A /proc file's text, "" if its thread or process ended meanwhile (threads end too: the
+    log relay of a killed ExaBGP, say)."""
     try:
-        return Path(f"/proc/{pid}/cmdline").read_text()
+        return path.read_text()
     except (FileNotFoundError, ProcessLookupError):
         return ""
+
+
+def _cmdline(pid: int) -> str:
+    """A process's command line, "" if it exited meanwhile (a child may exit at any time)."""
+    return _read(Path(f"/proc/{pid}/cmdline"))
