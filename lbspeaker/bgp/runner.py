@@ -336,6 +336,9 @@ class BGPMode:
         self.by_address = {str(s.peer_address): s.peer for s in sessions}
         for peer in added:
             self.state.setdefault(peer, {"state": "Active", "since": now_text()})
+            # A configured peer shows 0 until it comes up, rather than no sample at all.
+            SESSION_UP.labels(peer=peer).set(0)
+            PREFIXES.labels(peer=peer).set(0)
         self.config_text = text
         if sessions or self.exabgp.configured.is_set():
             self.exabgp.configure(text)
@@ -440,6 +443,8 @@ class BGPMode:
             previous = self.state.get(peer, {}).get("state")
             self._set_state(peer, state, message.reason or None)
             SESSION_UP.labels(peer=peer).set(1 if state == "Established" else 0)
+            if state != "Established":
+                PREFIXES.labels(peer=peer).set(0)  # the router holds none; re-sent when up
             obj = self.peer_objects.get(peer)
             if state == "Established" and previous != "Established":
                 log.info("bgp session up node=%s peer=%s", self.node, peer)

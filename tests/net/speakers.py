@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 from lbspeaker.lab import processes
@@ -14,15 +15,18 @@ from lbspeaker.lab.topology import Host
 class Speakers:
     """One `lbspeaker speaker` per node namespace, logging to the lab's directory."""
 
-    def __init__(self, lab: Lab, log_prefix: str = "speaker") -> None:
+    def __init__(self, lab: Lab, log_prefix: str = "speaker", metrics_port: int = 0) -> None:
         self.lab = lab
         self.log_prefix = log_prefix
+        self.metrics_port = metrics_port  # each node namespace has its own ports
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
     def start(self, node: Host) -> None:
         log = self.lab.directory / f"{self.log_prefix}-{node.name}.log"
         self.running[node.name] = subprocess.Popen(
-            in_namespace(node, speaker_command(node, self.lab.kubeconfig)),
+            in_namespace(
+                node, speaker_command(node, self.lab.kubeconfig, metrics_port=self.metrics_port)
+            ),
             stdout=open(log, "ab"),  # noqa: SIM115
             stderr=subprocess.STDOUT,
         )
@@ -37,6 +41,15 @@ class Speakers:
             for child in _read(task / "children").split()
         ]
         return [p for p in found if program in _cmdline(p)]
+
+    def metrics(self, node: str) -> str:
+        """The node's speaker's /metrics text, fetched inside its namespace."""
+        fetch = (
+            "import sys, urllib.request; sys.stdout.write(urllib.request.urlopen("
+            f"'http://127.0.0.1:{self.metrics_port}/metrics', timeout=5).read().decode())"
+        )
+        host = self.lab.topology.node(node)
+        return self.lab.exec_in(host, [sys.executable, "-c", fetch]).stdout
 
     def signal(self, node: str, signum: int) -> None:
         process = self.running.pop(node)

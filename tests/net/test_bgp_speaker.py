@@ -265,7 +265,7 @@ def bgp(crds: Lab) -> Iterator[BGPLab]:
     }  # fmt: skip
     router: Router | None = None
     controller: subprocess.Popen[bytes] | None = None
-    speakers = Speakers(crds, "bgp-speaker")
+    speakers = Speakers(crds, "bgp-speaker", metrics_port=7473)
     try:
         core.create_namespaced_secret(
             INSTALL_NAMESPACE,
@@ -479,6 +479,26 @@ def session_connections(bgp: BGPLab) -> dict[str, str]:
         if local.endswith(":179") or remote.endswith(":179"):
             found[remote.rsplit(":", 1)[0]] = f"{local} {remote}"
     return found
+
+
+def test_metrics_count_sessions_prefixes_and_updates_per_peer(bgp: BGPLab) -> None:
+    [vip] = bgp.service("metrics")
+    wait_for(lambda: bgp.router.next_hops(f"{vip}/32") == ALL_NODES, timeout=TIMEOUT)
+
+    def sample(name: str, **labels: str) -> float | None:
+        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+        found = re.search(rf"^{name}\{{{re.escape(wanted)}\}} (\S+)$", text, re.M)
+        return float(found.group(1)) if found else None
+
+    text = bgp.speakers.metrics("node1")
+    ebgp, unreachable = bgp.peers["ebgp4"], bgp.peers["unreachable"]
+    assert sample("lbspeaker_bgp_session_up", peer=ebgp) == 1.0, text
+    assert sample("lbspeaker_bgp_session_up", peer=unreachable) == 0.0, text
+    # node1 announces at least this Service's /32 to the router, nothing to the down peer.
+    assert (sample("lbspeaker_bgp_announced_prefixes", peer=ebgp) or 0) >= 1, text
+    assert not sample("lbspeaker_bgp_announced_prefixes", peer=unreachable), text
+    announces = sample("lbspeaker_bgp_updates_total", action="announce", peer=ebgp)
+    assert announces is not None and announces >= 1, text
 
 
 def test_adding_a_peer_resets_no_session_and_editing_one_resets_only_it(bgp: BGPLab) -> None:
