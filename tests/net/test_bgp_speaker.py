@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from prometheus_client.parser import text_string_to_metric_families
 
 from lbspeaker.api.kinds import (
     API_VERSION,
@@ -485,12 +486,13 @@ def test_metrics_count_sessions_prefixes_and_updates_per_peer(bgp: BGPLab) -> No
     [vip] = bgp.service("metrics")
     wait_for(lambda: bgp.router.next_hops(f"{vip}/32") == ALL_NODES, timeout=TIMEOUT)
 
-    def sample(name: str, **labels: str) -> float | None:
-        wanted = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
-        found = re.search(rf"^{name}\{{{re.escape(wanted)}\}} (\S+)$", text, re.M)
-        return float(found.group(1)) if found else None
-
     text = bgp.speakers.metrics("node1")
+    samples = [s for family in text_string_to_metric_families(text) for s in family.samples]
+
+    def sample(name: str, **labels: str) -> float | None:
+        found = [s.value for s in samples if s.name == name and s.labels == labels]
+        return found[0] if found else None
+
     ebgp, unreachable = bgp.peers["ebgp4"], bgp.peers["unreachable"]
     assert sample("lbspeaker_bgp_session_up", peer=ebgp) == 1.0, text
     assert sample("lbspeaker_bgp_session_up", peer=unreachable) == 0.0, text
