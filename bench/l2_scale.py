@@ -4,6 +4,7 @@ of all speakers together, speaker CPU and memory in steady state.
     .venv/bin/python bench/l2_scale.py --nodes 3 --services 1000
     .venv/bin/python bench/l2_scale.py --nodes 10 --services 1000
     .venv/bin/python bench/l2_scale.py --nodes 3 --services 10000 --pool 100.64.0.0/18
+    .venv/bin/python bench/l2_scale.py --nodes 3 --services 10000 --pool 100.64.0.0/18 --settle 90
 """
 
 from __future__ import annotations
@@ -123,6 +124,10 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--pool", default=POOL, help="addresses (inside the lab: 198.18.251.0+, 100.64.0.0/10)"
     )
+    parser.add_argument(
+        "--settle", type=float, default=15.0,
+        help="seconds between every IP owned and the steady-state window (start-up Events drain)",
+    )  # fmt: skip
     return parser.parse_args()
 
 
@@ -162,7 +167,7 @@ def main() -> None:
         wait_for(lambda: sum(owned().values()) == args.services, timeout=600, interval=0.5)
         converged = time.monotonic() - started
         counts = owned()
-        time.sleep(15)  # let start-up churn (Events of IPs that moved as peers warmed up) drain
+        time.sleep(args.settle)  # start-up churn: Events of IPs that moved as peers warmed up
         writes_before = _apiserver_writes(lab)
         cpu_before = {n: _cpu_seconds(p.pid) for n, p in speakers.items()}
         time.sleep(WINDOW)
