@@ -141,16 +141,15 @@ class ExaBGP:
 
     def _signal_reload(self) -> None:
         """SIGUSR1 when the tracker says so (see reload.py). Called with the lock."""
-        process = self.process
+        process, now = self.process, time.monotonic()
         ready = process is not None and process.poll() is None and self.connection is not None
-        if process is None or not self.reload.due(time.monotonic(), ready):
+        if process is None or not self.reload.due(now, ready):
             return
-        if self.reload.signalled_at is None:
-            log.info("reloading exabgp configuration pid=%s", process.pid)
-        else:
+        if self.reload.signalled(now):
             log.warning("exabgp has not started the reload; signalling again pid=%s", process.pid)
             RELOAD_RESENDS.inc()
-        self.reload.signalled(time.monotonic())
+        else:
+            log.info("reloading exabgp configuration pid=%s", process.pid)
         process.send_signal(signal.SIGUSR1)
 
     def send(self, commands: Iterable[str]) -> bool:

@@ -44,11 +44,13 @@ class ReloadTracker:
             return False
         return self.signalled_at is None or now - self.signalled_at >= self.retry_after
 
-    def signalled(self, now: float) -> None:
-        if self.signalled_at is not None:
-            self.resent += 1
+    def signalled(self, now: float) -> bool:
+        """Records a signal sent at `now`; True if it repeats one ExaBGP did not act on."""
+        resend = self.signalled_at is not None
+        self.resent += resend
         self.signalled_at = now
         self.signal_received = False
+        return resend
 
     def log_line(self, line: str) -> None:
         if SIGNAL_RECEIVED in line:
