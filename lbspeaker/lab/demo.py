@@ -19,6 +19,7 @@ from lbspeaker.lab.controlplane import ControlPlaneError
 from lbspeaker.lab.deploy import (
     REPO,
     controller_command,
+    in_namespace,
     install_crds,
     service_account_kubeconfig,
     speaker_command,
@@ -167,7 +168,7 @@ def _fail_node(lab: Lab, owner: str, vip: str) -> Host:
     """Kills the owner's speaker and downs its link while the client probes; prints the probe."""
     node = lab.topology.node(owner)
     probe_process = subprocess.Popen(
-        ["ip", "netns", "exec", lab.client.netns, sys.executable, "-c", PROBE, vip, "60", "1"],
+        in_namespace(lab.client, [sys.executable, "-c", PROBE, vip, "60", "1"]),
         stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     time.sleep(1.5)  # the probe reaches the owner first

@@ -78,17 +78,7 @@ def delete(lab: Lab, plural: str, name: str) -> None:
 
 def service_account_kubeconfig(lab: Lab, account: str) -> Path:
     """A kubeconfig with a token of the install namespace's ServiceAccount `account`."""
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=86400)
-    )
-    status = (
-        lab.core_api()
-        .create_namespaced_service_account_token(account, INSTALL_NAMESPACE, request)
-        .status
-    )
-    if status is None or not status.token:
-        raise LabError(f"the apiserver issued no token for ServiceAccount {account}")
-    return lab.kubeconfig_for(account, status.token)
+    return _token_kubeconfig(lab, account, account, None)
 
 
 def speaker_kubeconfig(lab: Lab, node: Host) -> Path:
@@ -118,18 +108,24 @@ def speaker_kubeconfig(lab: Lab, node: Host) -> Path:
             raise
         created = core.read_namespaced_pod(name, INSTALL_NAMESPACE)
     uid = created.metadata.uid if created.metadata else None
+    bound = client.V1BoundObjectReference(api_version="v1", kind="Pod", name=name, uid=uid)
+    return _token_kubeconfig(lab, SPEAKER_ACCOUNT, name, bound)
+
+
+def _token_kubeconfig(
+    lab: Lab, account: str, user: str, bound: client.V1BoundObjectReference | None
+) -> Path:
+    """A TokenRequest for `account` (bound to `bound` if given), written as `user`'s kubeconfig."""
     request = client.AuthenticationV1TokenRequest(
         spec=client.V1TokenRequestSpec(
-            audiences=[],
-            expiration_seconds=86400,
-            bound_object_ref=client.V1BoundObjectReference(
-                api_version="v1", kind="Pod", name=name, uid=uid
-            ),
+            audiences=[], expiration_seconds=86400, bound_object_ref=bound
         )
     )
-    status = core.create_namespaced_service_account_token(
-        SPEAKER_ACCOUNT, INSTALL_NAMESPACE, request
-    ).status
+    status = (
+        lab.core_api()
+        .create_namespaced_service_account_token(account, INSTALL_NAMESPACE, request)
+        .status
+    )
     if status is None or not status.token:
-        raise LabError(f"the apiserver issued no token for Pod {name}")
-    return lab.kubeconfig_for(name, status.token)
+        raise LabError(f"the apiserver issued no token for {user}")
+    return lab.kubeconfig_for(user, status.token)

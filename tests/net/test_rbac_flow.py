@@ -11,7 +11,6 @@ import ipaddress
 import json
 import re
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,7 +23,13 @@ from kubernetes import client, config
 from lbspeaker.api.kinds import API_VERSION, GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSION
 from lbspeaker.k8s.speaker_lease import SPEAKER_SELECTOR
 from lbspeaker.lab import processes
-from lbspeaker.lab.deploy import service_account_kubeconfig, speaker_kubeconfig
+from lbspeaker.lab.deploy import (
+    controller_command,
+    in_namespace,
+    service_account_kubeconfig,
+    speaker_command,
+    speaker_kubeconfig,
+)
 from lbspeaker.lab.lab import Lab, wait_for
 from tests.conftest import INSTALL_NAMESPACE, REPO
 
@@ -109,18 +114,14 @@ def flow(crds: Lab) -> Iterator[Flow]:
         )  # fmt: skip
         started.start(
             "controller",
-            [sys.executable, "-m", "lbspeaker.cli", "controller",
-             "--kubeconfig", str(kubeconfigs[CONTROLLER]), "--metrics-port", "0",
-             "--lease-seconds", "4"],
+            controller_command(kubeconfigs[CONTROLLER], "--lease-seconds", "4"),
             env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "POD_NAME": identity},
-        )  # fmt: skip
+        )
         for node in lab.nodes:
             started.start(
                 f"speaker-{node.name}",
-                ["ip", "netns", "exec", node.netns, sys.executable, "-m", "lbspeaker.cli",
-                 "speaker", "--node-name", node.name, "--kubeconfig", str(kubeconfigs[node.name]),
-                 "--metrics-port", "0"],
-            )  # fmt: skip
+                in_namespace(node, speaker_command(node, kubeconfigs[node.name])),
+            )
         yield Flow(lab, namespace, pool, identity, kubeconfigs, started.logs)
     finally:
         started.stop_all()
