@@ -104,13 +104,11 @@ from lbspeaker.election.leases import (
     LeaseObservation,
     LeaseState,
     NodeLease,
-    PeerHealth,
     alive_nodes,
     expiry_renew_at,
     lease_state,
     observe,
     observe_deletion,
-    peer_health,
 )
 from lbspeaker.election.own_lease import OwnLease, Standing
 from lbspeaker.election.rendezvous import (
@@ -135,7 +133,6 @@ __all__ = [
     "OwnLease",
     "OwnerCache",
     "OwnershipChange",
-    "PeerHealth",
     "Standing",
     "alive_nodes",
     "assign_owners",
@@ -147,7 +144,6 @@ __all__ = [
     "observe_deletion",
     "owner_for",
     "ownership_changes",
-    "peer_health",
     "rendezvous_weight",
     "warm_up",
 ]

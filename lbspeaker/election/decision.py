@@ -1,16 +1,33 @@
-"""The decision a speaker takes from its Lease bookkeeping and its view of its peers.
+"""The decision a speaker takes from its Lease bookkeeping, its peers' Leases and, when
+heartbeats are on, what its peers say over the node network.
 
 The rule and why it never splits ownership are in the package docstring (`lbspeaker.election`).
 """
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from lbspeaker.election.leases import LeaseObservation, alive_nodes, expiry_renew_at
+from lbspeaker.election.heartbeat import PeerRef, SpeakerState
+from lbspeaker.election.leases import LeaseObservation, LeaseState, expiry_renew_at, lease_state
 from lbspeaker.election.own_lease import OwnLease, Standing
+from lbspeaker.election.peers import PeerView
 from lbspeaker.election.rendezvous import IPAddress, NodeName, owner_for
 from lbspeaker.election.timing import ElectionTiming
+
+
+@dataclass(frozen=True)
+class Heartbeats:
+    """The heartbeat side of a decision's input (None in `decide`: heartbeats are off).
+
+    `incarnation`: this speaker process's. `peers`: what each peer last said. `sent`: when
+    each of our recent heartbeats was sent, by seq, and whether it said we were answering
+    (an acknowledgement of one that did not proves nothing about a hold).
+    """
+
+    incarnation: int
+    peers: Mapping[NodeName, PeerView] = field(default_factory=dict)
+    sent: Mapping[int, tuple[float, bool]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -18,9 +35,12 @@ class Decision:
     """What one speaker does at one instant.
 
     `owners`: the owner of every IP as this speaker sees it (None: no eligible node alive);
-    `owned`: the IPs it answers for. `review_at`: decide again by then even without new input
-    (the self-fencing deadline, or the end of warm-up). `expiry_renew_at`: sending a renew then
-    lets its confirmation expire a peer whose Lease stopped changing (see `leases`).
+    `owned`: the IPs it answers for. `alive`: the nodes it counts alive (itself included when
+    answering); heartbeats tell peers who is listed. `state`: what its heartbeats say.
+    `review_at`: decide again by then even without new input. `expiry_renew_at`: sending a
+    renew then lets its confirmation expire a peer whose Lease stopped changing.
+    `answerable_until`: how long the right to answer proven by this decision lasts (record it
+    with `OwnLease.answerable`). `cause`: why the standing is what it is, for logs.
     """
 
     standing: Standing
@@ -29,10 +49,14 @@ class Decision:
     alive: frozenset[NodeName]
     review_at: float | None
     expiry_renew_at: float | None
+    state: SpeakerState = SpeakerState.UNCONFIRMED
+    listed: tuple[PeerRef, ...] = ()
+    answerable_until: float | None = None
+    cause: str = ""
 
 
 def warm_up(timing: ElectionTiming, observations: Iterable[LeaseObservation]) -> float:
-    """How long a tenure must last before its speaker announces.
+    """How long a tenure must last before its speaker announces without acknowledgements.
 
     Every serving peer's view is complete to within its validity (less than its lease duration)
     of now; once the tenure is a longest-known duration old, all of them have seen it start.
@@ -40,6 +64,42 @@ def warm_up(timing: ElectionTiming, observations: Iterable[LeaseObservation]) ->
     """
     durations = [observation.duration_seconds for observation in observations]
     return max([float(timing.lease_duration_seconds), *durations])
+
+
+def _peer_alive(
+    observation: LeaseObservation | None,
+    view: PeerView | None,
+    *,
+    now: float,
+    view_complete_through: float | None,
+    heartbeats: Heartbeats | None,
+    timing: ElectionTiming,
+) -> bool:
+    """Whether this peer may be answering, or may start without asking us: it keeps its IPs.
+
+    Its own authenticated word overrides its Lease in both directions. Gone: it said it
+    released (until its Lease changes again: a new process), or it says it is fenced or not yet
+    confirmed in a heartbeat that echoes one of ours sent less than `answer_silence` ago (so
+    the statement is that recent). Alive: it was heard answering (it may be holding through an
+    API outage we do not share) or ready within `answer_silence`. Otherwise the Lease decides.
+    """
+    state = lease_state(observation, view_complete_through, timing)
+    if view is not None and heartbeats is not None:
+        if view.state is SpeakerState.RELEASED:
+            changed_at = observation.last_change_observed_at if observation else None
+            if changed_at is None or view.stated_at >= changed_at:
+                return False
+        elif view.state in (SpeakerState.FENCED, SpeakerState.UNCONFIRMED):
+            sent = heartbeats.sent.get(view.echoed_seq)
+            if sent is not None and now - sent[0] < timing.answer_silence:
+                return False
+        if view.answering_heard_at is not None and (
+            now - view.answering_heard_at < timing.answer_silence
+        ):
+            return True
+        if view.state is SpeakerState.READY and now - view.heard_at < timing.answer_silence:
+            return True
+    return state is LeaseState.VALID
 
 
 def decide(
@@ -50,37 +110,227 @@ def decide(
     timing: ElectionTiming,
     *,
     owner: Callable[[IPAddress, frozenset[NodeName]], NodeName | None] = owner_for,
+    heartbeats: Heartbeats | None = None,
+    owned_before: frozenset[IPAddress] = frozenset(),
 ) -> Decision:
     """Which of `candidates`' IPs this speaker answers for at `now` (its own monotonic time).
 
     `observations`: the speaker's observations of the speaker Leases (its own is ignored);
     `candidates`: each announced IP's candidate nodes (`eligibility.candidates_per_ip`);
-    `owner`: `owner_for`, or the same answer remembered (`rendezvous.OwnerCache.owner`).
+    `owner`: `owner_for`, or the same answer remembered (`rendezvous.OwnerCache.owner`);
+    `heartbeats`: what peers said (None when heartbeats are off: the Lease rule alone);
+    `owned_before`: the IPs it answered for until now (a hold keeps these, adds none).
     """
     peers = [observation for observation in observations if observation.node != own.node]
-    warm_up_seconds = warm_up(timing, peers)
-    standing = own.standing(now, warm_up_seconds, timing)
-    serving = standing is Standing.SERVING
-    alive = alive_nodes(peers, own.renewed_at, timing) | (
-        frozenset((own.node,)) if serving else frozenset()
+    by_node = {observation.node: observation for observation in peers}
+    views = heartbeats.peers if heartbeats is not None else {}
+    names = (set(by_node) | set(views)) - {own.node}
+    alive_peers = frozenset(
+        node
+        for node in names
+        if _peer_alive(
+            by_node.get(node),
+            views.get(node),
+            now=now,
+            view_complete_through=own.renewed_at,
+            heartbeats=heartbeats,
+            timing=timing,
+        )
     )
+    # With heartbeats a tenure that nobody acknowledges waits twice as long: holders, who see
+    # no Leases, must have heard of it through their peers first (see the package docstring).
+    warm_up_seconds = warm_up(timing, peers) * (1 if heartbeats is None else 2)
+    lease_standing = own.standing(now, warm_up_seconds, timing)
+    standing, cause, hold_until = lease_standing, _lease_cause(own, lease_standing, now), None
+    if heartbeats is not None:
+        standing, cause, hold_until, alive_peers = _with_heartbeats(
+            now,
+            own,
+            lease_standing=lease_standing,
+            cause=cause,
+            alive_peers=alive_peers,
+            heartbeats=heartbeats,
+            timing=timing,
+        )
+    answering = standing in (Standing.SERVING, Standing.HOLDING)
+    alive = alive_peers | (frozenset((own.node,)) if answering else frozenset())
     owners = {ip: owner(ip, alive.intersection(nodes)) for ip, nodes in candidates.items()}
-    owned = frozenset(ip for ip, who in owners.items() if serving and who == own.node)
+    owned = frozenset(ip for ip, who in owners.items() if answering and who == own.node)
+    if standing is Standing.HOLDING:
+        owned &= owned_before
+    lease_until = own.valid_until(timing) if lease_standing is Standing.SERVING else None
+    answerable_until = _latest(lease_until, hold_until) if answering else None
     return Decision(
         standing=standing,
         owned=owned,
         owners=MappingProxyType(owners),
         alive=alive,
-        review_at=_review_at(own, standing, warm_up_seconds, timing),
+        review_at=_review_at(
+            own, standing, warm_up_seconds=warm_up_seconds, timing=timing, hold_until=hold_until
+        ),
         expiry_renew_at=expiry_renew_at(peers, own.renewed_at, timing),
+        state=_state(own, standing),
+        listed=_listed(alive_peers, views),
+        answerable_until=answerable_until,
+        cause=cause,
     )
 
 
+def _with_heartbeats(
+    now: float,
+    own: OwnLease,
+    *,
+    lease_standing: Standing,
+    cause: str,
+    alive_peers: frozenset[NodeName],
+    heartbeats: Heartbeats,
+    timing: ElectionTiming,
+) -> tuple[Standing, str, float | None, frozenset[NodeName]]:
+    """The standing when peers talk: joins end on acknowledgements, lapses become holds."""
+    views = heartbeats.peers
+    if lease_standing is Standing.WARMING_UP:
+        # A tenure serves before its warm-up ends once every peer that may answer lists it:
+        # then none answers the IPs it wins, and none will while it counts it alive.
+        assert own.tenure_started_at is not None and own.renewed_at is not None
+        view_complete = own.renewed_at >= own.tenure_started_at
+        waiting = sorted(
+            node
+            for node in alive_peers
+            if node not in views
+            or not views[node].lists(own.node, heartbeats.incarnation, own.tenure)
+        )
+        if view_complete and not waiting:
+            return Standing.SERVING, "every peer lists this tenure", None, alive_peers
+        return (
+            Standing.WARMING_UP,
+            f"waiting for {', '.join(waiting) or 'a renew sent after the tenure began'}",
+            None,
+            alive_peers,
+        )
+    if lease_standing is Standing.SERVING:
+        # A holder sees no Leases: the warm-up proves nothing to it, only its listing does.
+        if any(
+            not views[node].lists(own.node, heartbeats.incarnation, own.tenure)
+            for node in alive_peers
+            if node in views and views[node].state is SpeakerState.HOLDING
+        ):
+            return Standing.WARMING_UP, "a holding peer does not list us yet", None, alive_peers
+        return lease_standing, cause, _hold_until(own, alive_peers, heartbeats, timing), alive_peers
+    if lease_standing is not Standing.FENCED:
+        return lease_standing, cause, None, alive_peers
+    # The Lease lapsed. Keep answering only if the right to answer never lapsed (each
+    # decision found the previous one still running) and every peer counted alive has
+    # acknowledged a recent heartbeat that said we answer. Peers that learned of nodes we do
+    # not know (their Lease views are newer) make us count those alive too: yielding is safe.
+    gossip = frozenset(
+        ref.node
+        for node in alive_peers
+        if node in views
+        for ref in views[node].alive
+        if ref.node != own.node
+    )
+    alive_peers |= gossip
+    if own.answerable_until is None or now >= own.answerable_until:
+        return Standing.FENCED, cause, None, alive_peers
+    hold_until = _hold_until(own, alive_peers, heartbeats, timing)
+    if hold_until is None or now >= hold_until:
+        silent = sorted(
+            node
+            for node in alive_peers
+            if _acknowledged_until(node, heartbeats, timing) is None
+            or now >= (_acknowledged_until(node, heartbeats, timing) or 0.0)
+        )
+        return (
+            Standing.FENCED,
+            f"{cause}; no recent acknowledgement from {silent}",
+            None,
+            (alive_peers),
+        )
+    return Standing.HOLDING, f"{cause}; every peer acknowledges us", hold_until, alive_peers
+
+
+def _acknowledged_until(
+    node: NodeName, heartbeats: Heartbeats, timing: ElectionTiming
+) -> float | None:
+    """Until when `node`'s latest acknowledgement keeps a hold valid (None: it gave none)."""
+    view = heartbeats.peers.get(node)
+    if view is None or view.echoed_seq == 0:
+        return None
+    sent = heartbeats.sent.get(view.echoed_seq)
+    if sent is None or not sent[1]:
+        return None
+    return sent[0] + timing.hold_ack_window
+
+
+def _hold_until(
+    own: OwnLease, alive_peers: frozenset[NodeName], heartbeats: Heartbeats, timing: ElectionTiming
+) -> float | None:
+    """Until when every peer counted alive has acknowledged us (infinite with no peers)."""
+    until = float("inf")
+    for node in alive_peers:
+        acknowledged = _acknowledged_until(node, heartbeats, timing)
+        if acknowledged is None:
+            return None
+        until = min(until, acknowledged)
+    return until
+
+
+def _latest(*times: float | None) -> float | None:
+    present = [t for t in times if t is not None]
+    return max(present) if present else None
+
+
+def _state(own: OwnLease, standing: Standing) -> SpeakerState:
+    if standing is Standing.WARMING_UP:
+        assert own.renewed_at is not None and own.tenure_started_at is not None
+        ready = own.renewed_at >= own.tenure_started_at
+        return SpeakerState.READY if ready else SpeakerState.UNCONFIRMED
+    return {
+        Standing.UNCONFIRMED: SpeakerState.UNCONFIRMED,
+        Standing.SERVING: SpeakerState.SERVING,
+        Standing.HOLDING: SpeakerState.HOLDING,
+        Standing.FENCED: SpeakerState.FENCED,
+        Standing.RELEASED: SpeakerState.RELEASED,
+    }[standing]
+
+
+def _listed(
+    alive_peers: frozenset[NodeName], views: Mapping[NodeName, PeerView]
+) -> tuple[PeerRef, ...]:
+    """The alive peers named by the run we heard of them (0, 0: known by Lease only)."""
+    return tuple(
+        PeerRef(node, views[node].incarnation, views[node].tenure)
+        if node in views
+        else PeerRef(node, 0, 0)
+        for node in sorted(alive_peers)
+    )
+
+
+def _lease_cause(own: OwnLease, standing: Standing, now: float) -> str:
+    if standing is Standing.FENCED and own.renewed_at is not None:
+        return f"no renew confirmed for {now - own.renewed_at:.2f} s"
+    if standing is Standing.WARMING_UP and own.tenure_started_at is not None:
+        return f"tenure {now - own.tenure_started_at:.2f} s old"
+    return {
+        Standing.UNCONFIRMED: "no renew confirmed yet",
+        Standing.RELEASED: "released",
+        Standing.SERVING: "renews confirmed",
+    }.get(standing, standing.value)
+
+
 def _review_at(
-    own: OwnLease, standing: Standing, warm_up_seconds: float, timing: ElectionTiming
+    own: OwnLease,
+    standing: Standing,
+    *,
+    warm_up_seconds: float,
+    timing: ElectionTiming,
+    hold_until: float | None,
 ) -> float | None:
     fence_at = own.valid_until(timing)
+    if standing is Standing.HOLDING:
+        return hold_until
     if standing is Standing.SERVING:
+        # While the Lease serves, a hold that is ready continues past its validity.
         return fence_at
     if standing is Standing.WARMING_UP and own.tenure_started_at is not None:
         warm_at = own.tenure_started_at + warm_up_seconds

@@ -142,31 +142,3 @@ def expiry_renew_at(
         ),
         default=None,
     )
-
-
-class PeerHealth(StrEnum):
-    """A peer as seen through its Lease and its heartbeats on the node network."""
-
-    ALIVE = "Alive"
-    SILENT = "Silent"
-    """Lease valid, heartbeats missing: still alive for ownership; worth a log and a renew."""
-    DEAD = "Dead"
-
-
-def peer_health(
-    state: LeaseState, last_heartbeat_at: float | None, now: float, timing: ElectionTiming
-) -> PeerHealth:
-    """Combine a peer's Lease state with its UDP heartbeats; the Lease alone decides death.
-
-    A missing heartbeat proves nothing about ARP: with an asymmetric partition the peer can
-    still reach the clients and the apiserver, and answers for its IPs until its own lease
-    lapses. So silence never kills a peer (it would split ownership), and heartbeats never keep
-    alive a peer whose Lease is expired or released (it has fenced itself and its IPs would be
-    orphaned). A silent peer with a valid lease is the signature of a speaker that renews but
-    has lost its announcing network (Cilium #35507): that speaker must release its own Lease.
-    """
-    if state is not LeaseState.VALID:
-        return PeerHealth.DEAD
-    if last_heartbeat_at is None or now - last_heartbeat_at >= timing.heartbeat_timeout:
-        return PeerHealth.SILENT
-    return PeerHealth.ALIVE

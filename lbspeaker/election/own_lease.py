@@ -22,6 +22,9 @@ class Standing(StrEnum):
     WARMING_UP = "WarmingUp"
     """Its tenure is too young for every serving peer to have seen it."""
     SERVING = "Serving"
+    HOLDING = "Holding"
+    """No renew confirmed for the validity window, but every peer it counts alive keeps
+    acknowledging its heartbeats: it answers for what it owned and takes nothing new."""
     FENCED = "Fenced"
     """No renew confirmed for the validity window: others may soon take its IPs over."""
     RELEASED = "Released"
@@ -33,15 +36,21 @@ class OwnLease:
     """What a speaker knows of its own Lease, times on its own monotonic clock.
 
     `renewed_at`: the send time of its latest confirmed renew; its view of peers is complete up
-    to there. `tenure_started_at`: when the current unbroken run of confirmed renews began (no
-    confirmation came `validity` or more after the previous one was sent); None when released
-    or never confirmed. `released_at`: when it released its Lease, if it did.
+    to there. `tenure_started_at`: when the current unbroken run began: a run of confirmed
+    renews, each confirmed less than `validity` after the previous one was sent or while the
+    speaker held (see `answerable_until`); None when released or never confirmed. `tenure`
+    counts the tenures (heartbeats name a tenure by it). `released_at`: when it released its
+    Lease, if it did. `answerable_until`: the end of the last proven right to answer, by Lease
+    or by hold (`decision.Decision.answerable_until`); a hold continues a tenure only while
+    each decision finds the previous right still running.
     """
 
     node: NodeName
     renewed_at: float | None = None
     tenure_started_at: float | None = None
     released_at: float | None = None
+    tenure: int = 0
+    answerable_until: float | None = None
 
     def renew_confirmed(
         self, sent_at: float, confirmed_at: float, timing: ElectionTiming
@@ -58,13 +67,24 @@ class OwnLease:
         continuing = (
             self.tenure_started_at is not None
             and self.renewed_at is not None
-            and confirmed_at - self.renewed_at < timing.validity
+            and (
+                confirmed_at - self.renewed_at < timing.validity
+                or (self.answerable_until is not None and confirmed_at < self.answerable_until)
+            )
         )
         # After a lapse the speaker may have been taken over: it starts a new tenure and warms
         # up again, which is what keeps a reconnecting node from announcing beside its
-        # successor (kube-vip #1579, MetalLB #589).
-        tenure_started_at = self.tenure_started_at if continuing else confirmed_at
-        return replace(self, renewed_at=renewed_at, tenure_started_at=tenure_started_at)
+        # successor (kube-vip #1579, MetalLB #589). A hold is no lapse: every peer it counted
+        # alive kept hearing it answer, so none took its IPs.
+        if continuing:
+            return replace(self, renewed_at=renewed_at)
+        return replace(
+            self, renewed_at=renewed_at, tenure_started_at=confirmed_at, tenure=self.tenure + 1
+        )
+
+    def answerable(self, until: float | None) -> "OwnLease":
+        """The bookkeeping after a decision proved the right to answer until `until`."""
+        return replace(self, answerable_until=until)
 
     def release(self, at: float) -> "OwnLease":
         """The bookkeeping once the speaker decides to hand its IPs over, at `at`.
@@ -72,7 +92,7 @@ class OwnLease:
         Apply the (empty) decision that follows, stop announcing, and only then write the Lease
         with `released: true`: a successor takes over as soon as it sees that write.
         """
-        return replace(self, tenure_started_at=None, released_at=at)
+        return replace(self, tenure_started_at=None, released_at=at, answerable_until=None)
 
     def valid_until(self, timing: ElectionTiming) -> float | None:
         """When the speaker must have stopped announcing unless a renew is confirmed first."""

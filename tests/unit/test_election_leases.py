@@ -10,14 +10,12 @@ from lbspeaker.election import (
     LeaseState,
     NodeLease,
     OwnLease,
-    PeerHealth,
     Standing,
     alive_nodes,
     expiry_renew_at,
     lease_state,
     observe,
     observe_deletion,
-    peer_health,
 )
 
 pytestmark = pytest.mark.unit
@@ -100,26 +98,6 @@ def test_expiry_renew_at_is_when_a_confirmed_renew_would_expire_the_stalest_vali
     assert expiry_renew_at([], 99.8, TIMING) is None
 
 
-@pytest.mark.parametrize(
-    ("description", "state", "last_heartbeat_at", "expected"),
-    [
-        ("lease valid, heartbeats arriving", LeaseState.VALID, 99.9, PeerHealth.ALIVE),
-        ("lease valid, heartbeats stopped: silent, not dead",
-         LeaseState.VALID, 99.0, PeerHealth.SILENT),
-        ("lease valid, never heard", LeaseState.VALID, None, PeerHealth.SILENT),
-        ("released, heartbeats stopped", LeaseState.RELEASED, 99.0, PeerHealth.DEAD),
-        ("expired, heartbeats stopped", LeaseState.EXPIRED, 99.0, PeerHealth.DEAD),
-        ("expired but still heartbeating: it has fenced itself, so dead",
-         LeaseState.EXPIRED, 99.9, PeerHealth.DEAD),
-        ("released but still heartbeating", LeaseState.RELEASED, 99.9, PeerHealth.DEAD),
-    ],
-)  # fmt: skip
-def test_heartbeats_never_override_the_lease(
-    description: str, state: LeaseState, last_heartbeat_at: float | None, expected: PeerHealth
-) -> None:
-    assert peer_health(state, last_heartbeat_at, 100.0, TIMING) is expected
-
-
 def test_own_tenure_serves_after_warm_up_and_fences_without_confirmed_renews() -> None:
     own = OwnLease("node1")
     assert own.standing(0.0, 3.0, TIMING) is Standing.UNCONFIRMED
@@ -169,7 +147,10 @@ def test_release_ends_the_tenure_and_a_renew_in_flight_does_not_revive_it() -> N
         {"self_fence_margin": 3.0},
         {"renew_interval": 2.5},
         {"renew_interval": 0.0},
-        {"heartbeat_timeout": 0.0},
+        {"heartbeat_interval": 0.0},
+        {"hold_ack_window": 1.0},  # not below answer_silence: a holder could outlive its ack
+        {"hold_ack_window": 0.05},  # not above the interval: no ack could ever be fresh
+        {"admission_margin": 0.0},
     ],
 )
 def test_timing_rejects_settings_that_would_break_the_rules(arguments: dict[str, float]) -> None:
