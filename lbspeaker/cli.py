@@ -39,12 +39,14 @@ def _cmd_speaker(args: argparse.Namespace) -> int:
         renew_interval=args.renew_interval,
         self_fence_margin=args.fence_margin,
         expiry_margin=args.fence_margin,
+        admission_margin=min(0.1, args.fence_margin / 2),
     )
     options = speaker.SpeakerOptions(
         node=node,
         namespace=args.namespace,
         claim_unset_class=not args.only_own_class,
         timing=timing,
+        heartbeat_port=args.heartbeat_port,
     )
     return speaker.run(options, args.kubeconfig, args.metrics_port)
 
@@ -110,6 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.5,
         help="stop announcing this long before peers may consider our Lease expired",
+    )
+    speaker.add_argument(
+        "--heartbeat-port",
+        type=int,
+        default=7474,
+        help="UDP port for heartbeats between speakers (key: Secret lbspeaker-heartbeat); "
+        "0 turns them off",
     )
     speaker.set_defaults(handler=_cmd_speaker)
 

@@ -1,12 +1,16 @@
-"""The layer-2 speaker: elects, per announced IP, the one node that answers ARP/NDP for it.
+"""The speaker process: answers ARP/NDP for the layer-2 IPs this node owns, and runs BGP mode.
 
-Watches feed one decision loop, which owns every piece of election state. A renewer thread
-writes this node's Lease; the loop confirms a renew when its own watch echoes the write (see
-`lbspeaker.election`), decides, and hands the owned IPs to the announcer.
+Watches and heartbeats feed one decision loop, which owns every piece of election state. A
+renewer thread writes this node's Lease over its own API connection (renewals never queue
+behind Event writes or large lists); the loop confirms a renew when its own watch echoes the
+write, hears its peers' heartbeats (see `lbspeaker.election`), decides, and hands the owned IPs
+to the announcer and the routes to BGP mode.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import logging
 import os
 import queue
@@ -26,8 +30,11 @@ from lbspeaker.api.kinds import GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSIO
 from lbspeaker.bgp.runner import BGPInputs, BGPMode
 from lbspeaker.bgp.watches import bgp_watches
 from lbspeaker.controller import load_client
+from lbspeaker.election.decision import Heartbeats, Judgement
+from lbspeaker.election.heartbeat import Heartbeat, SpeakerState
 from lbspeaker.election.leases import LeaseObservation, observe, observe_deletion
 from lbspeaker.election.own_lease import OwnLease
+from lbspeaker.election.peers import PeerView, receive
 from lbspeaker.election.timing import ElectionTiming
 from lbspeaker.k8s.events import EventRecorder
 from lbspeaker.k8s.pool_status import accept_pools, accepted_in_status
@@ -36,6 +43,7 @@ from lbspeaker.k8s.watch import ResourceWatch, WatchEvent
 from lbspeaker.k8s.writer import KeyedWriter
 from lbspeaker.l2.announced_services import AnnouncedServices
 from lbspeaker.l2.announcer import Announcer
+from lbspeaker.l2.heartbeat_link import DEFAULT_PORT, HeartbeatLink, Publication
 from lbspeaker.l2.inputs import advertisement_from
 from lbspeaker.l2.selection import L2Config, L2Planner
 from lbspeaker.metrics import Health, serve
@@ -44,7 +52,13 @@ log = logging.getLogger("lbspeaker.speaker")
 
 OWNED = Gauge("lbspeaker_l2_owned_ips", "IPs this node answers for")
 CHANGES = Counter("lbspeaker_l2_ownership_changes_total", "IPs gained or lost", ["change"])
-STANDING = Gauge("lbspeaker_l2_serving", "1 while this speaker's Lease lets it announce")
+STANDING = Gauge("lbspeaker_l2_serving", "1 while this speaker may announce (serving or holding)")
+STANDING_CHANGES = Counter(
+    "lbspeaker_l2_standing_changes_total",
+    "Changes of this speaker's standing (its cause is logged)",
+    ["to"],
+)
+HEARTBEAT_SECRET = "lbspeaker-heartbeat"
 # An ownership Event is written once the IP has stayed owned this long: while speakers start,
 # an IP a first speaker takes often moves on within seconds as its peers finish their
 # warm-up, and an Event per move (two per IP at start-up) told users nothing.
@@ -58,19 +72,32 @@ class SpeakerOptions:
     claim_unset_class: bool = True
     timing: ElectionTiming = field(default_factory=ElectionTiming)
     runtime_dir: Path = Path("/run/lbspeaker")
+    heartbeat_port: int = DEFAULT_PORT
+    """UDP port of the speaker-to-speaker heartbeats; 0 turns them off (the Lease rule alone)."""
 
 
 class Speaker:
-    def __init__(self, options: SpeakerOptions, api_client: client.ApiClient) -> None:
+    def __init__(
+        self,
+        options: SpeakerOptions,
+        api_client: client.ApiClient,
+        lease_api_client: client.ApiClient | None = None,
+    ) -> None:
         self.options = options
         self.api_client = api_client
         self.timing = options.timing
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.discovery = client.DiscoveryV1Api(api_client)
-        self.leases = client.CoordinationV1Api(api_client)
+        # The Lease path has its own connection pool: renews and their echoes never wait
+        # behind Event writes or a 10,000-Service list.
+        self.leases = client.CoordinationV1Api(lease_api_client or api_client)
         self.keeper = LeaseKeeper(
-            self.leases, options.namespace, options.node, self.timing.lease_duration_seconds
+            self.leases,
+            options.namespace,
+            options.node,
+            self.timing.lease_duration_seconds,
+            request_timeout=self.timing.validity,
         )
         self.events = EventRecorder(self.core, "speaker", options.node, KeyedWriter(2))
         self.announcer = Announcer()
@@ -108,9 +135,22 @@ class Speaker:
         self.unreported: dict[ipam.IPAddress, tuple[float, str, str, bool]] = {}
         self.expiry_renew_requested: float | None = None
         self.leases_synced = False
+        # Heartbeats: this process's incarnation (ordered across restarts on one node), what
+        # each peer last said, the nodes' addresses, and the key from the Secret.
+        self.incarnation = time.time_ns()
+        self.peer_views: dict[str, PeerView] = {}
+        self.node_addresses: dict[str, str] = {}
+        self.heartbeat_key: bytes | None = None
+        self.link: HeartbeatLink | None = None
+        self.judgement: Judgement | None = None
+        self.assigned_candidates_version = -1
+        self.candidates_version = 0
         self.standing = "Unconfirmed"
         self.health = Health()
-        self.health.ready = lambda: (self.standing == "Serving", f"lease standing {self.standing}")
+        self.health.ready = lambda: (
+            self.standing in ("Serving", "Holding"),
+            f"standing {self.standing}",
+        )
 
     # -- threads ---------------------------------------------------------------------------
 
@@ -166,7 +206,25 @@ class Speaker:
 
     # -- decision loop ---------------------------------------------------------------------
 
+    def open_heartbeats(self) -> None:
+        """Binds the heartbeat port: first, before anything could answer (see heartbeat_link)."""
+        if self.options.heartbeat_port:
+            self.link = HeartbeatLink(
+                self.options.node,
+                self.incarnation,
+                port=self.options.heartbeat_port,
+                interval=self.timing.heartbeat_interval,
+                key=lambda: self.heartbeat_key,
+                deliver=lambda heartbeat, at: self.queue.put(
+                    WatchEvent("heartbeat", "RECEIVED", (heartbeat, at))
+                ),
+            )
+
     def run(self) -> None:
+        if self.link is None:
+            self.open_heartbeats()
+        if self.link is not None:
+            self.link.start()
         for resource_watch in self._watches():
             resource_watch.start()
         threading.Thread(target=self._renew_loop, name="renew", daemon=True).start()
@@ -190,7 +248,9 @@ class Speaker:
         if event.kind == "shutdown":
             return
         now = time.monotonic()
-        if event.kind == "leases":
+        if event.kind == "heartbeat":
+            self._heartbeat(*event.obj)
+        elif event.kind == "leases":
             self._lease_event(event, now)
         elif event.kind == "services":
             self.announced.service_event(event.type, event.obj)
@@ -200,6 +260,7 @@ class Speaker:
             self._configuration_event(
                 self.nodes, event, _node_labels, lambda labels: labels, lambda n: n.metadata.name
             )
+            self._node_addresses(event)
         else:
             caches: dict[str, dict[Any, Any]] = {
                 "pools": self.pools,
@@ -213,6 +274,52 @@ class Speaker:
             )
             self._configuration_event(caches[event.kind], event, lambda o: o, meaning, _key)
             self.peers_seen |= event.kind == "bgppeers"
+            if event.kind == "secrets":
+                self._heartbeat_key()
+
+    def _heartbeat(self, heartbeat: Heartbeat, received_at: float) -> None:
+        view = receive(
+            self.peer_views.get(heartbeat.node), heartbeat, received_at, self.incarnation
+        )
+        if view is not None:
+            self.peer_views[heartbeat.node] = view
+
+    def _node_addresses(self, event: WatchEvent) -> None:
+        items = event.obj if event.type == "SYNCED" else [event.obj]
+        if event.type == "SYNCED":
+            self.node_addresses.clear()
+        for node in items:
+            if event.type == "DELETED":
+                self.node_addresses.pop(node.metadata.name, None)
+            elif (address := _internal_address(node)) is not None:
+                self.node_addresses[node.metadata.name] = address
+        if self.link is not None:
+            self.link.set_peers(self.node_addresses)
+
+    def _heartbeat_key(self) -> None:
+        """The key from the Secret; kept when the Secret goes away (peers may still hold)."""
+        secret = self.secrets.get((self.options.namespace, HEARTBEAT_SECRET))
+        encoded = (secret.data or {}).get("key") if secret is not None else None
+        if not encoded:
+            if self.heartbeat_key is None:
+                log.warning(
+                    "no heartbeat key: Secret %s/%s with data.key is missing; heartbeats off, "
+                    "the Lease rule alone decides (no hold through API outages)",
+                    self.options.namespace,
+                    HEARTBEAT_SECRET,
+                )
+            return
+        try:
+            key = base64.b64decode(encoded, validate=True)
+        except (binascii.Error, ValueError):
+            log.warning("heartbeat key in Secret %s is not base64; ignored", HEARTBEAT_SECRET)
+            return
+        if len(key) < 16:
+            log.warning("heartbeat key in Secret %s is under 16 bytes; ignored", HEARTBEAT_SECRET)
+            return
+        if key != self.heartbeat_key:
+            log.info("heartbeat key loaded node=%s", self.options.node)
+            self.heartbeat_key = key
 
     def _configuration_event(
         self,
@@ -266,7 +373,12 @@ class Speaker:
                 for stale in [v for v, s in self.pending.items() if s <= sent_at]:
                     del self.pending[stale]
         if sent_at is not None:
+            tenure = self.own.tenure
             self.own = self.own.renew_confirmed(sent_at, now, self.timing)
+            if self.own.tenure != tenure:
+                # A new tenure serves once a renew sent after it began is confirmed (its view
+                # is then complete): send that renew now rather than in a second.
+                self.renew_now.set()
 
     def _replan(self) -> None:
         changes = self.announced.take_changes()
@@ -290,6 +402,8 @@ class Speaker:
                 advertisements=list(self.bgp_advertisements.values()),
                 secrets=list(self.secrets.values()),
             )
+        if changed:
+            self.candidates_version += 1
         for ip in changed:
             announcement = self.announcements.get(ip)
             if announcement is None:
@@ -307,40 +421,71 @@ class Speaker:
     def _decide(self) -> float | None:
         self._replan()
         now = time.monotonic()
-        decision = election.decide(
-            now,
-            self.own,
-            self.observations.values(),
-            self.candidates,
-            self.timing,
-            owner=self.owners.owner,
+        heartbeats = None
+        if self.link is not None and self.heartbeat_key is not None:
+            heartbeats = Heartbeats(self.incarnation, self.peer_views, self.link.sent_recently())
+        judgement = election.judge(
+            now, self.own, self.observations.values(), self.timing, heartbeats
         )
-        if self.standing != decision.standing.value:
-            log.info(
-                "lease standing node=%s from=%s to=%s",
-                self.options.node,
-                self.standing,
-                decision.standing.value,
-            )
-        self.standing = decision.standing.value
-        STANDING.set(1 if self.standing == "Serving" else 0)
+        self.own = self.own.answerable(judgement.answerable_until)
+        self._standing_changed(judgement)
+        if self.link is not None:
+            self.link.publish(Publication(judgement.state, self.own.tenure, judgement.listed))
+        STANDING.set(1 if judgement.state.answering else 0)
         if self.standing == "Serving" and self.leases_synced:
             # Our view of who is alive is valid while we serve: the entries of speakers that
             # are gone would otherwise claim Established sessions forever.
-            self.bgp.prune_gone_nodes(decision.alive)
-        if decision.owned != self.owned or self.reannounce:
-            self.reannounce = False
-            self._apply(decision.owned, now)
+            self.bgp.prune_gone_nodes(judgement.alive)
+        previous, self.judgement = self.judgement, judgement
+        # Owners change only with the alive set, the standing or the candidates: heartbeats
+        # arrive twenty times a second, and assigning 10,000 IPs takes tens of milliseconds.
+        if (
+            self.reannounce
+            or previous is None
+            or previous.alive != judgement.alive
+            or previous.standing is not judgement.standing
+            or self.assigned_candidates_version != self.candidates_version
+        ):
+            self.assigned_candidates_version = self.candidates_version
+            decision = election.assign(
+                self.options.node,
+                judgement,
+                self.candidates,
+                owner=self.owners.owner,
+                owned_before=self.owned,
+            )
+            if decision.owned != self.owned or self.reannounce:
+                self.reannounce = False
+                self._apply(decision.owned, now)
+                if self.link is not None:
+                    self.link.send_now()
         self._report_settled(now)
-        renew_at = decision.expiry_renew_at
+        renew_at = judgement.expiry_renew_at
         if renew_at is not None and renew_at <= now:
             # One early renew per expiry instant: its confirmation lets a silent peer expire.
             if renew_at != self.expiry_renew_requested:
                 self.expiry_renew_requested = renew_at
                 self.renew_now.set()
             renew_at = None
-        times = [t for t in (decision.review_at, renew_at) if t is not None]
+        times = [t for t in (judgement.review_at, renew_at) if t is not None]
+        if heartbeats is not None:
+            # Statements and silences of peers age: look again every heartbeat interval.
+            times.append(now + self.timing.heartbeat_interval)
         return min(times) if times else None
+
+    def _standing_changed(self, judgement: Judgement) -> None:
+        """Logs each change of standing with its cause, and counts it."""
+        standing = judgement.standing.value
+        if self.standing != standing:
+            log.info(
+                "standing node=%s from=%s to=%s cause=%r",
+                self.options.node,
+                self.standing,
+                standing,
+                judgement.cause,
+            )
+            STANDING_CHANGES.labels(standing).inc()
+            self.standing = standing
 
     def _apply(self, owned: frozenset[ipam.IPAddress], now: float) -> None:
         change = election.ownership_changes(self.owned, owned)
@@ -384,10 +529,15 @@ class Speaker:
                     self.events.record(reference, reason, message, warning)
 
     def shutdown(self) -> None:
-        """Graceful hand-off: stop answering and withdraw routes first, then release the Lease."""
+        """Graceful hand-off: stop answering and withdraw routes first, then say so to the
+        peers (heartbeats, then the Lease): each takes over on whichever arrives first."""
         self.stop.set()
         self.own = self.own.release(time.monotonic())
         self.announcer.stop()
+        if self.link is not None:
+            self.link.publish(Publication(SpeakerState.RELEASED, self.own.tenure, ()))
+            self.link.send_round()
+            self.link.close()
         self.bgp.shutdown()
         self.keeper.write(released=True)
         log.info("released node=%s", self.options.node)
@@ -413,6 +563,16 @@ def warn_about_kernel_settings() -> None:
             "net.ipv4.conf.all.arp_announce=0: the kernel may use a VIP as ARP source address; "
             "set arp_announce=2"
         )
+
+
+def _internal_address(node: Any) -> str | None:
+    """The node's first InternalIP, IPv4 preferred: where its speaker hears heartbeats."""
+    addresses = (
+        [a.address for a in (node.status.addresses or []) if a.type == "InternalIP"]
+        if node.status is not None
+        else []
+    )
+    return next((a for a in addresses if ":" not in a), addresses[0] if addresses else None)
 
 
 def _node_labels(node: Any) -> dict[str, str]:
@@ -441,7 +601,8 @@ def _key(obj: Any) -> Any:
 
 def run(options: SpeakerOptions, kubeconfig: str | None, metrics_port: int) -> int:
     api_client = load_client(kubeconfig)
-    speaker = Speaker(options, api_client)
+    speaker = Speaker(options, api_client, lease_api_client=client.ApiClient())
+    speaker.open_heartbeats()
     if metrics_port:
         serve(metrics_port, speaker.health)
     warn_about_kernel_settings()

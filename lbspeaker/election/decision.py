@@ -31,21 +31,17 @@ class Heartbeats:
 
 
 @dataclass(frozen=True)
-class Decision:
-    """What one speaker does at one instant.
+class Judgement:
+    """A speaker's standing at one instant, and the nodes it counts alive.
 
-    `owners`: the owner of every IP as this speaker sees it (None: no eligible node alive);
-    `owned`: the IPs it answers for. `alive`: the nodes it counts alive (itself included when
-    answering); heartbeats tell peers who is listed. `state`: what its heartbeats say.
-    `review_at`: decide again by then even without new input. `expiry_renew_at`: sending a
-    renew then lets its confirmation expire a peer whose Lease stopped changing.
-    `answerable_until`: how long the right to answer proven by this decision lasts (record it
-    with `OwnLease.answerable`). `cause`: why the standing is what it is, for logs.
+    `alive`: itself included when answering; heartbeats tell peers who is listed (`listed`).
+    `state`: what its heartbeats say. `review_at`: judge again by then even without new input.
+    `expiry_renew_at`: sending a renew then lets its confirmation expire a peer whose Lease
+    stopped changing. `answerable_until`: how long the right to answer proven here lasts
+    (record it with `OwnLease.answerable`). `cause`: why the standing is what it is, for logs.
     """
 
     standing: Standing
-    owned: frozenset[IPAddress]
-    owners: Mapping[IPAddress, NodeName | None]
     alive: frozenset[NodeName]
     review_at: float | None
     expiry_renew_at: float | None
@@ -53,6 +49,32 @@ class Decision:
     listed: tuple[PeerRef, ...] = ()
     answerable_until: float | None = None
     cause: str = ""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What one speaker does at one instant: its `judgement`, the owner of every IP as it
+    sees it (`owners`, None: no eligible node alive), and the IPs it answers for (`owned`)."""
+
+    judgement: Judgement
+    owned: frozenset[IPAddress]
+    owners: Mapping[IPAddress, NodeName | None]
+
+    @property
+    def standing(self) -> Standing:
+        return self.judgement.standing
+
+    @property
+    def alive(self) -> frozenset[NodeName]:
+        return self.judgement.alive
+
+    @property
+    def review_at(self) -> float | None:
+        return self.judgement.review_at
+
+    @property
+    def expiry_renew_at(self) -> float | None:
+        return self.judgement.expiry_renew_at
 
 
 def warm_up(timing: ElectionTiming, observations: Iterable[LeaseObservation]) -> float:
@@ -102,24 +124,17 @@ def _peer_alive(
     return state is LeaseState.VALID
 
 
-def decide(
+def judge(
     now: float,
     own: OwnLease,
     observations: Iterable[LeaseObservation],
-    candidates: Mapping[IPAddress, Iterable[NodeName]],
     timing: ElectionTiming,
-    *,
-    owner: Callable[[IPAddress, frozenset[NodeName]], NodeName | None] = owner_for,
     heartbeats: Heartbeats | None = None,
-    owned_before: frozenset[IPAddress] = frozenset(),
-) -> Decision:
-    """Which of `candidates`' IPs this speaker answers for at `now` (its own monotonic time).
+) -> Judgement:
+    """This speaker's standing and the nodes it counts alive at `now` (its monotonic time).
 
     `observations`: the speaker's observations of the speaker Leases (its own is ignored);
-    `candidates`: each announced IP's candidate nodes (`eligibility.candidates_per_ip`);
-    `owner`: `owner_for`, or the same answer remembered (`rendezvous.OwnerCache.owner`);
-    `heartbeats`: what peers said (None when heartbeats are off: the Lease rule alone);
-    `owned_before`: the IPs it answered for until now (a hold keeps these, adds none).
+    `heartbeats`: what peers said (None when heartbeats are off: the Lease rule alone).
     """
     peers = [observation for observation in observations if observation.node != own.node]
     by_node = {observation.node: observation for observation in peers}
@@ -153,27 +168,58 @@ def decide(
             timing=timing,
         )
     answering = standing in (Standing.SERVING, Standing.HOLDING)
-    alive = alive_peers | (frozenset((own.node,)) if answering else frozenset())
-    owners = {ip: owner(ip, alive.intersection(nodes)) for ip, nodes in candidates.items()}
-    owned = frozenset(ip for ip, who in owners.items() if answering and who == own.node)
-    if standing is Standing.HOLDING:
-        owned &= owned_before
     lease_until = own.valid_until(timing) if lease_standing is Standing.SERVING else None
-    answerable_until = _latest(lease_until, hold_until) if answering else None
-    return Decision(
+    return Judgement(
         standing=standing,
-        owned=owned,
-        owners=MappingProxyType(owners),
-        alive=alive,
+        alive=alive_peers | (frozenset((own.node,)) if answering else frozenset()),
         review_at=_review_at(
             own, standing, warm_up_seconds=warm_up_seconds, timing=timing, hold_until=hold_until
         ),
         expiry_renew_at=expiry_renew_at(peers, own.renewed_at, timing),
         state=_state(own, standing),
         listed=_listed(alive_peers, views),
-        answerable_until=answerable_until,
+        answerable_until=_latest(lease_until, hold_until) if answering else None,
         cause=cause,
     )
+
+
+def assign(
+    node: NodeName,
+    judgement: Judgement,
+    candidates: Mapping[IPAddress, Iterable[NodeName]],
+    *,
+    owner: Callable[[IPAddress, frozenset[NodeName]], NodeName | None] = owner_for,
+    owned_before: frozenset[IPAddress] = frozenset(),
+) -> Decision:
+    """The owner of each of `candidates`' IPs as `node` judges, and the IPs it answers for.
+
+    `candidates`: each announced IP's candidate nodes (`eligibility.candidates_per_ip`);
+    `owner`: `owner_for`, or the same answer remembered (`rendezvous.OwnerCache.owner`);
+    `owned_before`: the IPs it answered for until now (a hold keeps these, adds none).
+    """
+    alive = judgement.alive
+    answering = judgement.standing in (Standing.SERVING, Standing.HOLDING)
+    owners = {ip: owner(ip, alive.intersection(nodes)) for ip, nodes in candidates.items()}
+    owned = frozenset(ip for ip, who in owners.items() if answering and who == node)
+    if judgement.standing is Standing.HOLDING:
+        owned &= owned_before
+    return Decision(judgement=judgement, owned=owned, owners=MappingProxyType(owners))
+
+
+def decide(
+    now: float,
+    own: OwnLease,
+    observations: Iterable[LeaseObservation],
+    candidates: Mapping[IPAddress, Iterable[NodeName]],
+    timing: ElectionTiming,
+    *,
+    owner: Callable[[IPAddress, frozenset[NodeName]], NodeName | None] = owner_for,
+    heartbeats: Heartbeats | None = None,
+    owned_before: frozenset[IPAddress] = frozenset(),
+) -> Decision:
+    """`judge`, then `assign`: which of `candidates`' IPs this speaker answers for at `now`."""
+    judgement = judge(now, own, observations, timing, heartbeats)
+    return assign(own.node, judgement, candidates, owner=owner, owned_before=owned_before)
 
 
 def _with_heartbeats(

@@ -42,9 +42,19 @@ class LeaseKeeper:
     """Writes this node's Lease; each write is a compare-and-swap on its resourceVersion."""
 
     def __init__(
-        self, api: client.CoordinationV1Api, namespace: str, node: str, duration_seconds: int
+        self,
+        api: client.CoordinationV1Api,
+        namespace: str,
+        node: str,
+        duration_seconds: int,
+        request_timeout: float | None = None,
     ) -> None:
         self.api = api
+        # A renew answered after the validity proves nothing; a hung request (a frozen API
+        # server) must not hold the renewer thread past that.
+        self.timeout: dict[str, Any] = (
+            {} if request_timeout is None else {"_request_timeout": request_timeout}
+        )
         self.namespace = namespace
         self.node = node
         self.duration_seconds = duration_seconds
@@ -88,11 +98,11 @@ class LeaseKeeper:
                     self.current = self._read()
                 if self.current is None:
                     self.current = self.api.create_namespaced_lease(
-                        self.namespace, self._body(released)
+                        self.namespace, self._body(released), **self.timeout
                     )
                     return str(self.current.metadata.resource_version)
                 self.current = self.api.replace_namespaced_lease(
-                    lease_name(self.node), self.namespace, self._body(released)
+                    lease_name(self.node), self.namespace, self._body(released), **self.timeout
                 )
                 return str(self.current.metadata.resource_version)
             except client.ApiException as error:
@@ -109,7 +119,9 @@ class LeaseKeeper:
 
     def _read(self) -> Any:
         try:
-            return self.api.read_namespaced_lease(lease_name(self.node), self.namespace)
+            return self.api.read_namespaced_lease(
+                lease_name(self.node), self.namespace, **self.timeout
+            )
         except client.ApiException as error:
             if error.status != 404:
                 raise
