@@ -20,11 +20,16 @@ from hypothesis import strategies as st
 
 from lbspeaker.election import (
     ElectionTiming,
+    Heartbeats,
     IPAddress,
     LeaseObservation,
     OwnLease,
+    assign,
     decide,
+    judge,
 )
+from lbspeaker.election.heartbeat import Heartbeat, PeerRef, SpeakerState
+from lbspeaker.election.peers import PeerView, receive
 
 pytestmark = pytest.mark.unit
 
@@ -358,3 +363,214 @@ def test_with_the_same_view_each_ip_has_exactly_one_claimant(
     for ip, nodes_for_ip in per_ip.items():
         claimants = [node for node, ips in owned.items() if ip in ips]
         assert len(claimants) == (1 if nodes_for_ip & serving else 0), (ip, claimants)
+
+
+# -- with heartbeats ---------------------------------------------------------------------------
+# The same histories of Lease writes, plus a heartbeat network: every running process sends a
+# heartbeat to every other node every 100 ms (and at once when what it says changes); each
+# datagram arrives after a per-direction delay unless that direction is cut at the time or the
+# datagram is lost. A process may go mute (a frozen or half-dead process: it neither sends nor
+# receives, yet keeps deciding from what it has). Every process decides every 20 ms; no two
+# may ever claim one IP.
+
+STEP = 0.02
+
+
+@dataclass(frozen=True)
+class Network:
+    delays: dict[tuple[str, str], float]
+    cuts: dict[tuple[str, str], tuple[tuple[float, float], ...]]
+    loss_every: dict[tuple[str, str], int]  # drop every k-th datagram on that direction (0: none)
+    mute_from: dict[tuple[str, int], float]  # (node, process index) -> goes mute at
+
+    def delivered_at(self, a: str, b: str, sent: float, count: int) -> float | None:
+        if any(start <= sent < stop for start, stop in self.cuts.get((a, b), ())):
+            return None
+        every = self.loss_every.get((a, b), 0)
+        if every and count % every == 0:
+            return None
+        return sent + self.delays[(a, b)]
+
+
+@st.composite
+def networks(draw: st.DrawFn, history: History) -> Network:
+    names = sorted({process.node for process in history.processes})
+    pairs = [(a, b) for a in names for b in names if a != b]
+    cut = st.tuples(st.floats(0, 25), st.floats(0, 8)).map(lambda c: (c[0], c[0] + c[1]))
+    return Network(
+        delays={pair: draw(st.floats(0.0005, 0.08)) for pair in pairs},
+        cuts={pair: tuple(draw(st.lists(cut, max_size=2))) for pair in pairs},
+        loss_every={pair: draw(st.sampled_from([0, 0, 0, 2, 3, 7])) for pair in pairs},
+        mute_from={
+            (p.node, p.index): draw(st.floats(p.start, p.start + 20))
+            for p in history.processes
+            if draw(st.booleans()) and draw(st.booleans())
+        },
+    )
+
+
+class HeartbeatSpeaker(Speaker):
+    """A speaker process that also sends and hears heartbeats."""
+
+    def __init__(self, history: History, process: Process, network: Network) -> None:
+        super().__init__(history, process)
+        self.network = network
+        self.incarnation = process.index + 1  # a later process on a node has a higher one
+        self.views: dict[str, PeerView] = {}
+        self.sent: dict[int, tuple[float, bool]] = {}
+        self.seq = 0
+        self.echo: dict[str, tuple[int, int]] = {}
+        self.owned: frozenset[IPAddress] = frozenset()
+        self.publication: tuple[SpeakerState, int, tuple[PeerRef, ...]] = (
+            SpeakerState.UNCONFIRMED, 0, ())  # fmt: skip
+        self.next_send = process.start
+        self.inbox: list[tuple[float, Heartbeat]] = []
+
+    def muted(self, now: float) -> bool:
+        mute = self.network.mute_from.get((self.process.node, self.process.index))
+        return mute is not None and now >= mute
+
+    def hear(self, now: float) -> None:
+        if self.muted(now):
+            return
+        arrived = [item for item in self.inbox if item[0] <= now]
+        self.inbox = [item for item in self.inbox if item[0] > now]
+        for at, heartbeat in sorted(arrived, key=lambda item: item[0]):
+            local = self.history.local(self.process.node, at)
+            view = receive(self.views.get(heartbeat.node), heartbeat, local, self.incarnation)
+            if view is not None:
+                self.views[heartbeat.node] = view
+            known = self.echo.get(heartbeat.node, (0, 0))
+            if (heartbeat.incarnation, heartbeat.seq) > known:
+                self.echo[heartbeat.node] = (heartbeat.incarnation, heartbeat.seq)
+
+    def decide_with_heartbeats(self, now: float) -> frozenset[IPAddress]:
+        super().decide(now)  # absorbs Lease deliveries and the release, as without heartbeats
+        local_now = self.history.local(self.process.node, now)
+        judgement = judge(
+            local_now,
+            self.own,
+            self.peers.values(),
+            TIMING,
+            Heartbeats(self.incarnation, self.views, self.sent),
+        )
+        self.own = self.own.answerable(judgement.answerable_until)
+        decision = assign(
+            self.process.node, judgement, self.history.candidates, owned_before=self.owned
+        )
+        self.owned = decision.owned
+        publication = (judgement.state, self.own.tenure, judgement.listed)
+        if publication != self.publication:
+            self.publication = publication
+            self.next_send = now  # a change goes out at once
+        return decision.owned
+
+    def send(self, now: float, speakers: list["HeartbeatSpeaker"]) -> None:
+        if now < self.next_send or self.muted(now):
+            return
+        self.next_send = now + 0.1
+        state, tenure, listed = self.publication
+        for other in speakers:
+            node = other.process.node
+            if node == self.process.node or not other.process.start <= now < other.process.stop:
+                continue
+            self.seq += 1
+            self.sent[self.seq] = (self.history.local(self.process.node, now), state.answering)
+            incarnation, seq = self.echo.get(node, (0, 0))
+            heartbeat = Heartbeat(
+                self.process.node, node, self.incarnation, self.seq, tenure, state,
+                incarnation, seq, listed,
+            )  # fmt: skip
+            at = self.network.delivered_at(self.process.node, node, now, self.seq)
+            if at is not None:
+                other.inbox.append((at, heartbeat))
+
+
+def heartbeat_claims(
+    history: History, network: Network
+) -> Iterator[tuple[float, dict[str, frozenset[IPAddress]]]]:
+    speakers = [HeartbeatSpeaker(history, p, network) for p in history.processes]
+    end = max([w.commit for w in history.writes] + [p.start for p in history.processes]) + 6.0
+    for step in range(int(end / STEP) + 1):
+        now = step * STEP
+        running = [s for s in speakers if s.process.start <= now < s.process.stop]
+        for speaker in running:
+            speaker.hear(now)
+        claimed = {s.process.node: s.decide_with_heartbeats(now) for s in running}
+        for speaker in running:
+            speaker.send(now, running)
+        yield now, claimed
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), history=histories())
+def test_with_heartbeats_no_two_speakers_ever_claim_the_same_ip(
+    data: st.DataObject, history: History
+) -> None:
+    network = data.draw(networks(history))
+    for now, owned in heartbeat_claims(history, network):
+        for (a, mine), (b, theirs) in combinations(owned.items(), 2):
+            assert not mine & theirs, f"{a} and {b} both claim {sorted(mine & theirs)} at {now}"
+
+
+def outage_history(
+    renews_lost: tuple[float, float], cut: dict[tuple[str, str], tuple[float, float]]
+) -> tuple[History, Network]:
+    """Three speakers renewing every second for 30 s, every renew sent in `renews_lost` lost
+    (the API is away for everyone), heartbeats 5 ms, `cut` directions cut for a while."""
+    writes = sorted(
+        (
+            Write(node, 0, sent + shift, sent + shift + 0.01, released=False)
+            for node, shift in (("n1", 0.0), ("n2", 0.3), ("n3", 0.6))
+            for sent in range(30)
+            if not renews_lost[0] <= sent + shift < renews_lost[1]
+        ),
+        key=lambda write: write.commit,
+    )
+    names = ("n1", "n2", "n3")
+    history = History(
+        clocks={"n1": (-5e5, 1.0), "n2": (0.0, 1.00005), "n3": (7e5, 0.99995)},
+        processes=[Process(node, 0, 0.0, math.inf, None) for node in names],
+        writes=writes,
+        delivered={name: [write.commit + 0.01 for write in writes] for name in names},
+        candidates={ip: frozenset(names) for ip in IPS},
+    )
+    pairs = [(a, b) for a in names for b in names if a != b]
+    network = Network(
+        delays={pair: 0.005 for pair in pairs},
+        cuts={pair: (cut[pair],) if pair in cut else () for pair in pairs},
+        loss_every={},
+        mute_from={},
+    )
+    return history, network
+
+
+def test_through_an_api_outage_for_everyone_every_ip_stays_claimed() -> None:
+    """The API is away from 8 to 20 s: every speaker holds, no IP goes unclaimed or split."""
+    history, network = outage_history((8.0, 20.0), {})
+    held = False
+    for now, owned in heartbeat_claims(history, network):
+        for (a, mine), (b, theirs) in combinations(owned.items(), 2):
+            assert not mine & theirs, (a, b, now)
+        if 5.0 <= now <= 28.0:
+            assert sorted(ip for ips in owned.values() for ip in ips) == IPS, now
+        held |= 12.0 <= now <= 19.0 and all(owned.values())
+    assert held
+
+
+def test_a_holder_cut_off_from_one_peer_stops_and_nobody_takes_its_ips_until_the_api_returns() -> (
+    None
+):
+    """During the outage n3 stops hearing n1 (so n1 gets no acknowledgement from n3): n1 must
+    stop before n3 counts it gone. The others hold and take nothing new (a frozen view decides
+    no gains), so n1's IPs wait for the API (back at 24 s) and, n1 being cut from n3
+    until 30 s, for its second warm-up."""
+    history, network = outage_history((8.0, 24.0), {("n1", "n3"): (12.0, 30.0)})
+    stopped = False
+    for now, owned in heartbeat_claims(history, network):
+        for (a, mine), (b, theirs) in combinations(owned.items(), 2):
+            assert not mine & theirs, (a, b, now)
+        stopped |= 12.0 < now < 24.0 and not owned["n1"]
+        if now > 31.0:  # the API is back and the cut healed: every IP has an owner again
+            assert sorted(ip for ips in owned.values() for ip in ips) == IPS, now
+    assert stopped

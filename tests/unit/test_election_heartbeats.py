@@ -1,0 +1,294 @@
+"""Heartbeats: the wire form, what a speaker remembers of each peer, and the decisions they
+change (holding through an API outage, joining on acknowledgements, hand-over on a peer's word).
+
+Times are the deciding speaker's monotonic clock; now = 1000.
+"""
+
+from dataclasses import dataclass, replace
+from ipaddress import IPv4Address
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from lbspeaker.election import (
+    ElectionTiming,
+    Heartbeats,
+    IPAddress,
+    LeaseObservation,
+    OwnLease,
+    Standing,
+    assign_owners,
+    decide,
+)
+from lbspeaker.election.heartbeat import (
+    Heartbeat,
+    PeerRef,
+    Rejected,
+    SpeakerState,
+    decode,
+    encode,
+)
+from lbspeaker.election.peers import PeerView, receive
+
+pytestmark = pytest.mark.unit
+
+TIMING = ElectionTiming()  # Lease 3 s (validity 2.5 s), hold window 0.5 s, silence 1 s
+NOW = 1000.0
+KEY = b"k" * 32
+ME = 7  # node1's incarnation
+NODES = frozenset({"node1", "node2", "node3"})
+IPS: list[IPAddress] = [IPv4Address("192.0.2.0") + offset for offset in range(60)]
+EVERYWHERE = {ip: NODES for ip in IPS}
+
+
+def heartbeat(**changes: object) -> Heartbeat:
+    base = Heartbeat(
+        node="node2",
+        destination="node1",
+        incarnation=5,
+        seq=10,
+        tenure=1,
+        state=SpeakerState.SERVING,
+        echo_incarnation=ME,
+        echo=3,
+        alive=(PeerRef("node1", ME, 1), PeerRef("node3", 0, 0)),
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+# -- the wire --------------------------------------------------------------------------------
+
+
+def test_a_heartbeat_survives_the_wire() -> None:
+    sent = heartbeat()
+    assert decode(encode(sent, KEY), KEY, "node1") == sent
+
+
+@pytest.mark.parametrize(
+    ("description", "datagram", "reason"),
+    [
+        ("signed with another key", encode(heartbeat(), b"x" * 32), Rejected.BAD_MAC),
+        ("one bit flipped", bytes([encode(heartbeat(), KEY)[0] ^ 1]) + encode(heartbeat(), KEY)[1:],
+         Rejected.BAD_MAC),
+        ("truncated", encode(heartbeat(), KEY)[:-1], Rejected.BAD_MAC),
+        ("empty", b"", Rejected.BAD_MAC),
+        ("meant for node3", encode(heartbeat(destination="node3"), KEY), Rejected.NOT_FOR_US),
+        ("our own, reflected", encode(heartbeat(node="node1"), KEY), Rejected.NOT_FOR_US),
+        ("oversized", b"x" * 9000, Rejected.TOO_LARGE),
+    ],
+)  # fmt: skip
+def test_what_is_not_an_authentic_heartbeat_for_us_is_dropped(
+    description: str, datagram: bytes, reason: Rejected
+) -> None:
+    assert decode(datagram, KEY, "node1") is reason
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{}", b"[1,2,3]", b'["node2","node1",-1,1,1,"Serving",0,0,[]]', b"\xff\xfe", b"null",
+     b'["node2","node1",1,1,1,"Dancing",0,0,[]]', b'["node2","node1",1,1,1,"Serving",0,0,[[1]]]',
+     b'["node2","node1",true,1,1,"Serving",0,0,[]]', b'["","node1",1,1,1,"Serving",0,0,[]]'],
+)  # fmt: skip
+def test_an_authentic_but_malformed_body_is_dropped(body: bytes) -> None:
+    """A holder of the key with a bug (or a different version) gets a counter, not a crash."""
+    import hashlib
+    import hmac
+
+    assert decode(body + hmac.digest(KEY, body, hashlib.sha256), KEY, "node1") is (
+        Rejected.MALFORMED
+    )
+
+
+@given(st.binary(max_size=300))
+def test_garbage_never_raises(datagram: bytes) -> None:
+    assert isinstance(decode(datagram, KEY, "node1"), Rejected)
+
+
+# -- what a speaker remembers of a peer -------------------------------------------------------
+
+
+def test_replayed_reordered_and_older_runs_change_nothing() -> None:
+    view = receive(None, heartbeat(seq=10), 1.0, ME)
+    assert view is not None
+    assert receive(view, heartbeat(seq=10), 2.0, ME) is None  # a replay
+    assert receive(view, heartbeat(seq=9), 2.0, ME) is None  # overtaken on the way
+    assert receive(view, heartbeat(incarnation=4, seq=99), 2.0, ME) is None  # an older process
+    newer = receive(view, heartbeat(incarnation=6, seq=1, state=SpeakerState.UNCONFIRMED), 2.0, ME)
+    assert newer is not None and newer.incarnation == 6 and newer.answering_heard_at is None
+
+
+def test_acknowledgements_count_only_for_our_own_incarnation() -> None:
+    view = receive(None, heartbeat(echo=3), 1.0, ME)
+    assert view is not None and view.echoed_seq == 3
+    stale = receive(view, heartbeat(seq=11, echo_incarnation=ME - 1, echo=50), 1.1, ME)
+    assert stale is not None and stale.echoed_seq == 3
+
+
+def test_a_statement_keeps_the_time_it_was_first_heard() -> None:
+    first = receive(None, heartbeat(state=SpeakerState.FENCED), 1.0, ME)
+    again = receive(first, heartbeat(seq=11, state=SpeakerState.FENCED), 2.0, ME)
+    assert again is not None and again.stated_at == 1.0 and again.heard_at == 2.0
+
+
+# -- decisions ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Peer:
+    """A peer as node1 knows it: its Lease (changed `lease_ago` before now, None: expired long
+    ago), and what its latest heartbeat said (None: never heard)."""
+
+    node: str
+    lease_ago: float | None = 0.5
+    said: SpeakerState | None = SpeakerState.SERVING
+    heard_ago: float = 0.05
+    acked_seq_ago: float | None = 0.15  # send age of our heartbeat it acknowledged last
+    lists_us: bool = True
+    stated_before_lease: bool = False
+
+    def observation(self) -> LeaseObservation:
+        changed = NOW - (self.lease_ago if self.lease_ago is not None else 60.0)
+        return LeaseObservation(self.node, changed, 3, False)
+
+    def view(self, sent: dict[float, int]) -> PeerView | None:
+        if self.said is None:
+            return None
+        heard = NOW - self.heard_ago
+        stated = NOW - (self.lease_ago or 0) - 0.1 if self.stated_before_lease else heard
+        return PeerView(
+            node=self.node,
+            incarnation=5,
+            seq=100,
+            tenure=1,
+            state=self.said,
+            heard_at=heard,
+            stated_at=stated,
+            answering_heard_at=heard if self.said.answering else None,
+            echoed_seq=0 if self.acked_seq_ago is None else sent[self.acked_seq_ago],
+            alive=frozenset({PeerRef("node1", ME, 1)} if self.lists_us else set()),
+        )
+
+
+SENT_AGES = (0.05, 0.15, 0.45, 0.55, 0.9, 1.2)
+
+
+@dataclass(frozen=True)
+class Case:
+    description: str
+    peers: tuple[Peer, ...] = (Peer("node2"), Peer("node3"))
+    renewed_ago: float = 0.3
+    tenure_age: float = 60.0
+    answerable_for: float | None = 0.2  # the last decision proved the right until now + this
+    standing: Standing = Standing.SERVING
+    alive: frozenset[str] = NODES
+    gains: bool = True  # whether it may take IPs it did not own before
+
+    def decide(
+        self, owned_before: frozenset[IPAddress]
+    ) -> tuple[Standing, frozenset[IPAddress], frozenset[str]]:
+        sent = {age: index + 1 for index, age in enumerate(SENT_AGES)}
+        own = OwnLease(
+            "node1",
+            renewed_at=NOW - self.renewed_ago,
+            tenure_started_at=NOW - self.tenure_age,
+            tenure=1,
+            answerable_until=None if self.answerable_for is None else NOW + self.answerable_for,
+        )
+        views = {p.node: v for p in self.peers if (v := p.view(sent)) is not None}
+        beats = Heartbeats(ME, views, {seq: (NOW - age, True) for age, seq in sent.items()})
+        decision = decide(
+            NOW, own, [p.observation() for p in self.peers], EVERYWHERE, TIMING,
+            heartbeats=beats, owned_before=owned_before,
+        )  # fmt: skip
+        return decision.standing, decision.owned, decision.alive
+
+
+LAPSED = 2.6  # no renew confirmed for longer than the validity (2.5 s)
+CASES = [
+    Case("healthy: serving, both peers alive"),
+    Case("API away for everyone: the Lease lapsed, both peers acknowledge recent heartbeats "
+         "-> holds what it owned", renewed_ago=LAPSED,
+         peers=(Peer("node2", lease_ago=LAPSED), Peer("node3", lease_ago=LAPSED)),
+         standing=Standing.HOLDING, gains=False),
+    Case("a peer's last acknowledgement is of a heartbeat sent 0.55 s ago (window 0.5 s) "
+         "-> fenced", renewed_ago=LAPSED, peers=(Peer("node2"), Peer("node3", acked_seq_ago=0.55)),
+         standing=Standing.FENCED, alive=frozenset({"node2", "node3"})),
+    Case("a peer never acknowledged -> fenced", renewed_ago=LAPSED,
+         peers=(Peer("node2"), Peer("node3", acked_seq_ago=None)), standing=Standing.FENCED,
+         alive=frozenset({"node2", "node3"})),
+    Case("the previous right to answer ran out before this decision -> fenced, even with "
+         "fresh acknowledgements (a hold never restarts after a gap)", renewed_ago=LAPSED,
+         answerable_for=-0.01, standing=Standing.FENCED, alive=frozenset({"node2", "node3"})),
+    Case("a peer whose Lease expired long ago but is heard answering is alive (it may hold)",
+         peers=(Peer("node2", lease_ago=None), Peer("node3"))),
+    Case("a peer whose Lease expired and who has not been heard answering for 1 s is gone",
+         peers=(Peer("node2", lease_ago=None, heard_ago=1.0), Peer("node3")),
+         alive=frozenset({"node1", "node3"})),
+    Case("a peer with a valid Lease that says it is fenced (in a heartbeat echoing ours of "
+         "0.15 s ago) is gone: its IPs move now, not when its Lease expires",
+         peers=(Peer("node2", said=SpeakerState.FENCED), Peer("node3")),
+         alive=frozenset({"node1", "node3"})),
+    Case("... but a statement whose echo is older than 1 s is not trusted: the Lease decides",
+         peers=(Peer("node2", said=SpeakerState.FENCED, acked_seq_ago=1.2), Peer("node3"))),
+    Case("a peer that said it released is gone before its Lease shows it",
+         peers=(Peer("node2", said=SpeakerState.RELEASED, heard_ago=0.1), Peer("node3")),
+         alive=frozenset({"node1", "node3"})),
+    Case("... unless its Lease changed after it said so (a new process wrote it)",
+         peers=(Peer("node2", said=SpeakerState.RELEASED, heard_ago=5.0, lease_ago=0.5,
+                     stated_before_lease=True), Peer("node3"))),
+    Case("a new tenure whose view is complete and which every peer lists serves at once",
+         tenure_age=0.2, renewed_ago=0.1),
+    Case("... but not while one peer does not list it yet", tenure_age=0.2, renewed_ago=0.1,
+         peers=(Peer("node2"), Peer("node3", lists_us=False)), standing=Standing.WARMING_UP,
+         alive=frozenset({"node2", "node3"})),
+    Case("... nor before a renew sent after the tenure began is confirmed", tenure_age=0.2,
+         renewed_ago=0.3, standing=Standing.WARMING_UP, alive=frozenset({"node2", "node3"})),
+    Case("a peer that is itself not yet confirmed need not list us (it answers nothing, and "
+         "will ask us first), and its IPs are ours meanwhile", tenure_age=0.2, renewed_ago=0.1,
+         peers=(Peer("node2"), Peer("node3", said=SpeakerState.UNCONFIRMED, lists_us=False)),
+         alive=frozenset({"node1", "node2"})),
+    Case("a serving tenure past its warm-up stops while a holding peer does not list it "
+         "(holders see no Leases: only their listing proves they yield)",
+         peers=(Peer("node2"), Peer("node3", said=SpeakerState.HOLDING, lists_us=False)),
+         standing=Standing.WARMING_UP, alive=frozenset({"node2", "node3"})),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.description for c in CASES])
+def test_decisions_with_heartbeats(case: Case) -> None:
+    before = owned_by("node1", set(NODES))
+    standing, owned, alive = case.decide(frozenset(before))
+    assert (standing, alive) == (case.standing, case.alive)
+    if standing in (Standing.SERVING, Standing.HOLDING):
+        fresh = owned_by("node1", set(alive))
+        assert owned == (fresh & before if not case.gains else fresh)
+        assert owned  # not vacuous: 60 IPs over three nodes
+    else:
+        assert not owned
+
+
+def test_a_hold_takes_nothing_new() -> None:
+    """A holder whose peer released keeps what it had; the released peer's IPs wait for the API
+    (a decision made from a frozen view must not add claims)."""
+    case = Case("", renewed_ago=LAPSED,
+                peers=(Peer("node2", said=SpeakerState.RELEASED, heard_ago=0.1),
+                       Peer("node3")))  # fmt: skip
+    before = owned_by("node1", set(NODES))
+    standing, owned, alive = case.decide(frozenset(before))
+    assert standing is Standing.HOLDING and "node2" not in alive
+    assert owned == frozenset(before)
+
+
+def owned_by(node: str, alive: set[str]) -> set[IPAddress]:
+    owners = assign_owners({ip: nodes & alive for ip, nodes in EVERYWHERE.items()})
+    return {ip for ip, owner in owners.items() if owner == node}
+
+
+def test_a_tenure_continues_through_a_hold() -> None:
+    """A confirmation after a hold that never lapsed keeps the tenure (no new warm-up)."""
+    own = OwnLease("node1", renewed_at=10.0, tenure_started_at=1.0, tenure=3)
+    held = own.answerable(30.0)
+    assert held.renew_confirmed(25.0, 29.0, TIMING).tenure == 3
+    assert held.renew_confirmed(25.0, 31.0, TIMING).tenure == 4  # the hold had ended
+    assert own.renew_confirmed(25.0, 29.0, TIMING).tenure == 4  # a lapse without a hold
