@@ -428,6 +428,11 @@ class Speaker:
             now, self.own, self.observations.values(), self.timing, heartbeats
         )
         self.own = self.own.answerable(judgement.answerable_until)
+        # The responders enforce the deadline themselves: a frozen process that resumes must
+        # not answer from its old decision before it has taken a new one.
+        self.announcer.answer_until(
+            judgement.answerable_until if judgement.state.answering else now
+        )
         self._standing_changed(judgement)
         if self.link is not None:
             self.link.publish(Publication(judgement.state, self.own.tenure, judgement.listed))

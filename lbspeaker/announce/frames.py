@@ -92,6 +92,9 @@ class IgnoreReason(enum.Enum):
     # Another host announces an address we own (its gratuitous ARP): a conflict, not a question.
     ANNOUNCEMENT = "announcement"
     NOT_OWNED = "not_owned"
+    # Owned, but the right to answer proven by the last decision has run out: a process that
+    # was frozen (SIGSTOP, a stalled VM) must not answer before it has decided again.
+    PAST_DEADLINE = "past_deadline"
 
 
 @dataclass(frozen=True, slots=True)

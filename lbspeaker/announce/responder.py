@@ -66,6 +66,9 @@ class LinkResponder(ABC, Generic[IP]):
         self._schedule: AnnouncementSchedule[IP] = AnnouncementSchedule(plan)
         self._lock = threading.Lock()
         self._owned: frozenset[IP] = frozenset()
+        # Monotonic time after which nothing is answered or announced until the next decision
+        # moves it (None: no deadline). Read without the lock: a float swap is atomic.
+        self._answer_until: float | None = None
         self._changes: list[tuple[frozenset[IP], frozenset[IP]]] = []
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -140,6 +143,14 @@ class LinkResponder(ABC, Generic[IP]):
             ",".join(sorted(map(str, added))) or "-",
             ",".join(sorted(map(str, removed))) or "-",
         )
+
+    def answer_until(self, deadline: float | None) -> None:
+        """Answers nothing after `deadline` (monotonic) unless it is moved before then."""
+        self._answer_until = deadline
+
+    def _past_deadline(self) -> bool:
+        deadline = self._answer_until
+        return deadline is not None and time.monotonic() >= deadline
 
     def reannounce(self) -> None:
         """Announces every owned IP again with the full plan (after a link flap, say)."""
@@ -260,6 +271,8 @@ class LinkResponder(ABC, Generic[IP]):
     def _announce_due(self) -> None:
         mac = self.mac
         for ip in self._schedule.due(time.monotonic()):
+            if self._past_deadline():
+                continue
             if ip in self._owned and self._send(self._announcement(ip, mac)):
                 self._gratuitous.inc()
 
@@ -294,6 +307,9 @@ class LinkResponder(ABC, Generic[IP]):
                     *self._labels(),
                     decision.detail,
                 )
+            return
+        if self._past_deadline():
+            self._ignored[IgnoreReason.PAST_DEADLINE].inc()
             return
         if not self._limiter.allow(decision.requester, time.monotonic()):
             self._rate_limited.inc()

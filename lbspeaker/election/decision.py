@@ -96,11 +96,13 @@ def _peer_alive(
     view_complete_through: float | None,
     heartbeats: Heartbeats | None,
     timing: ElectionTiming,
+    admission_delay: float,
 ) -> bool:
     """Whether this peer may be answering, or may start without asking us: it keeps its IPs.
 
     Its own authenticated word overrides its Lease in both directions. Gone: it said it
-    released (until its Lease changes again: a new process), or it says it is fenced or not yet
+    released (until its Lease changed again `admission_delay` ago: a new process that has not
+    told us about itself yet, which may serve after its warm-up), or it says it is fenced or not yet
     confirmed in a heartbeat that echoes one of ours sent less than `answer_silence` ago (so
     the statement is that recent). Alive: it was heard answering (it may be holding through an
     API outage we do not share) or ready within `answer_silence`. Otherwise the Lease decides.
@@ -109,7 +111,11 @@ def _peer_alive(
     if view is not None and heartbeats is not None:
         if view.state is SpeakerState.RELEASED:
             changed_at = observation.last_change_observed_at if observation else None
-            if changed_at is None or view.stated_at >= changed_at:
+            if (
+                changed_at is None
+                or view.stated_at >= changed_at
+                or now - changed_at < admission_delay
+            ):
                 return False
         elif view.state in (SpeakerState.FENCED, SpeakerState.UNCONFIRMED):
             sent = heartbeats.sent.get(view.echoed_seq)
@@ -140,6 +146,9 @@ def judge(
     by_node = {observation.node: observation for observation in peers}
     views = heartbeats.peers if heartbeats is not None else {}
     names = (set(by_node) | set(views)) - {own.node}
+    # With heartbeats a tenure that nobody acknowledges waits twice as long: holders, who see
+    # no Leases, must have heard of it through their peers first (see the package docstring).
+    warm_up_seconds = warm_up(timing, peers) * (1 if heartbeats is None else 2)
     alive_peers = frozenset(
         node
         for node in names
@@ -150,11 +159,9 @@ def judge(
             view_complete_through=own.renewed_at,
             heartbeats=heartbeats,
             timing=timing,
+            admission_delay=timing.admission_delay(warm_up_seconds),
         )
     )
-    # With heartbeats a tenure that nobody acknowledges waits twice as long: holders, who see
-    # no Leases, must have heard of it through their peers first (see the package docstring).
-    warm_up_seconds = warm_up(timing, peers) * (1 if heartbeats is None else 2)
     lease_standing = own.standing(now, warm_up_seconds, timing)
     standing, cause, hold_until = lease_standing, _lease_cause(own, lease_standing, now), None
     if heartbeats is not None:
@@ -168,7 +175,8 @@ def judge(
             timing=timing,
         )
     answering = standing in (Standing.SERVING, Standing.HOLDING)
-    lease_until = own.valid_until(timing) if lease_standing is Standing.SERVING else None
+    lease_valid = lease_standing in (Standing.SERVING, Standing.WARMING_UP)
+    lease_until = own.valid_until(timing) if lease_valid else None
     return Judgement(
         standing=standing,
         alive=alive_peers | (frozenset((own.node,)) if answering else frozenset()),
@@ -234,6 +242,10 @@ def _with_heartbeats(
 ) -> tuple[Standing, str, float | None, frozenset[NodeName]]:
     """The standing when peers talk: joins end on acknowledgements, lapses become holds."""
     views = heartbeats.peers
+    serving_already = own.answerable_until is not None and now < own.answerable_until
+    if lease_standing is Standing.WARMING_UP and serving_already:
+        # It serves already in this tenure: a peer that joins since asks it before claiming.
+        lease_standing, cause = Standing.SERVING, "renews confirmed"
     if lease_standing is Standing.WARMING_UP:
         # A tenure serves before its warm-up ends once every peer that may answer lists it:
         # then none answers the IPs it wins, and none will while it counts it alive.
@@ -246,7 +258,8 @@ def _with_heartbeats(
             or not views[node].lists(own.node, heartbeats.incarnation, own.tenure)
         )
         if view_complete and not waiting:
-            return Standing.SERVING, "every peer lists this tenure", None, alive_peers
+            hold_until = _hold_until(own, alive_peers, heartbeats, timing)
+            return Standing.SERVING, "every peer lists this tenure", hold_until, alive_peers
         return (
             Standing.WARMING_UP,
             f"waiting for {', '.join(waiting) or 'a renew sent after the tenure began'}",

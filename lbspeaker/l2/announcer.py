@@ -44,6 +44,7 @@ class Announcer:
         self.arp: dict[str, LinkResponder[Any]] = {}
         self.ndp: dict[str, LinkResponder[Any]] = {}
         self.missing_reported: set[tuple[str, str]] = set()
+        self.deadline: float | None = None
 
     def apply(self, owned: Mapping[IPAddress, L2Announcement]) -> dict[IPAddress, tuple[str, ...]]:
         """Answers for exactly `owned`; returns where each IP is answered (for Events)."""
@@ -80,8 +81,8 @@ class Announcer:
         self._sync(self.ndp, v6, repeat, NDPResponder)
         return placed
 
-    @staticmethod
     def _sync(
+        self,
         responders: dict[str, LinkResponder[Any]],
         wanted: Mapping[str, set[Any]],
         repeat: Mapping[str, int],
@@ -92,6 +93,7 @@ class Announcer:
             responder = responders.get(name)
             if responder is None and ips:
                 responder = factory(name, gratuitous_repeat_seconds=repeat.get(name))
+                responder.answer_until(self.deadline)
                 try:
                     responder.start()
                 except OSError as error:
@@ -100,6 +102,12 @@ class Announcer:
                 responders[name] = responder
             if responder is not None:
                 responder.set_owned(ips)
+
+    def answer_until(self, deadline: float | None) -> None:
+        """Every responder answers nothing after `deadline` unless a later call moves it."""
+        self.deadline = deadline
+        for responder in [*self.arp.values(), *self.ndp.values()]:
+            responder.answer_until(deadline)
 
     def stop(self) -> None:
         """Stops answering everywhere (shutdown: before the Lease is released)."""
