@@ -34,7 +34,7 @@ from lbspeaker.election.decision import Heartbeats, Judgement
 from lbspeaker.election.heartbeat import Heartbeat, SpeakerState
 from lbspeaker.election.leases import LeaseObservation, observe, observe_deletion
 from lbspeaker.election.own_lease import OwnLease
-from lbspeaker.election.peers import PeerView, receive
+from lbspeaker.election.peers import PeerView, exited, receive
 from lbspeaker.election.timing import ElectionTiming
 from lbspeaker.k8s.events import EventRecorder
 from lbspeaker.k8s.pool_status import accept_pools, accepted_in_status
@@ -43,6 +43,7 @@ from lbspeaker.k8s.watch import ResourceWatch, WatchEvent
 from lbspeaker.k8s.writer import KeyedWriter
 from lbspeaker.l2.announced_services import AnnouncedServices
 from lbspeaker.l2.announcer import Announcer
+from lbspeaker.l2.exit_watch import ExitWatch
 from lbspeaker.l2.heartbeat_link import DEFAULT_PORT, HeartbeatLink, Publication
 from lbspeaker.l2.inputs import advertisement_from
 from lbspeaker.l2.selection import L2Config, L2Planner
@@ -142,6 +143,7 @@ class Speaker:
         self.node_addresses: dict[str, str] = {}
         self.heartbeat_key: bytes | None = None
         self.link: HeartbeatLink | None = None
+        self.exit_watch: ExitWatch | None = None
         self.judgement: Judgement | None = None
         self.assigned_candidates_version = -1
         self.candidates_version = 0
@@ -219,12 +221,23 @@ class Speaker:
                     WatchEvent("heartbeat", "RECEIVED", (heartbeat, at))
                 ),
             )
+            self.exit_watch = ExitWatch(
+                self.options.node,
+                self.incarnation,
+                port=self.options.heartbeat_port,
+                key=lambda: self.heartbeat_key,
+                exited=lambda node, incarnation, at: self.queue.put(
+                    WatchEvent("exited", "EXITED", (node, incarnation, at))
+                ),
+            )
 
     def run(self) -> None:
         if self.link is None:
             self.open_heartbeats()
         if self.link is not None:
             self.link.start()
+        if self.exit_watch is not None:
+            self.exit_watch.start()
         for resource_watch in self._watches():
             resource_watch.start()
         threading.Thread(target=self._renew_loop, name="renew", daemon=True).start()
@@ -250,6 +263,11 @@ class Speaker:
         now = time.monotonic()
         if event.kind == "heartbeat":
             self._heartbeat(*event.obj)
+        elif event.kind == "exited":
+            node, incarnation, at = event.obj
+            view = exited(self.peer_views.get(node), node, incarnation, at)
+            if view is not None:
+                self.peer_views[node] = view
         elif event.kind == "leases":
             self._lease_event(event, now)
         elif event.kind == "services":
@@ -295,6 +313,8 @@ class Speaker:
                 self.node_addresses[node.metadata.name] = address
         if self.link is not None:
             self.link.set_peers(self.node_addresses)
+        if self.exit_watch is not None:
+            self.exit_watch.set_peers(self.node_addresses)
 
     def _heartbeat_key(self) -> None:
         """The key from the Secret; kept when the Secret goes away (peers may still hold)."""
@@ -543,6 +563,8 @@ class Speaker:
             self.link.publish(Publication(SpeakerState.RELEASED, self.own.tenure, ()))
             self.link.send_round()
             self.link.close()
+        if self.exit_watch is not None:
+            self.exit_watch.close()
         self.bgp.shutdown()
         self.keeper.write(released=True)
         log.info("released node=%s", self.options.node)

@@ -28,6 +28,9 @@ class Heartbeats:
     incarnation: int
     peers: Mapping[NodeName, PeerView] = field(default_factory=dict)
     sent: Mapping[int, tuple[float, bool]] = field(default_factory=dict)
+    listening_since: float = float("-inf")
+    """Since when heartbeats have been heard (with the key): silence means nothing before
+    `answer_silence` has passed since then."""
 
 
 @dataclass(frozen=True)
@@ -100,7 +103,9 @@ def _peer_alive(
 ) -> bool:
     """Whether this peer may be answering, or may start without asking us: it keeps its IPs.
 
-    Its own authenticated word overrides its Lease in both directions. Gone: it said it
+    A peer whose Lease expired while we have been listening for less than `answer_silence`
+    may be holding and not yet heard: alive. Its own authenticated word overrides its Lease in
+    both directions. Gone: it said it
     released (until its Lease changed again `admission_delay` ago: a new process that has not
     told us about itself yet, which may serve after its warm-up), or it says it is fenced or not yet
     confirmed in a heartbeat that echoes one of ours sent less than `answer_silence` ago (so
@@ -108,6 +113,13 @@ def _peer_alive(
     API outage we do not share) or ready within `answer_silence`. Otherwise the Lease decides.
     """
     state = lease_state(observation, view_complete_through, timing)
+    if (
+        heartbeats is not None
+        and state is LeaseState.EXPIRED
+        and now - heartbeats.listening_since < timing.answer_silence
+        and (view is None or view.state is not SpeakerState.RELEASED)
+    ):
+        return True
     if view is not None and heartbeats is not None:
         if view.state is SpeakerState.RELEASED:
             changed_at = observation.last_change_observed_at if observation else None
@@ -165,12 +177,22 @@ def judge(
     lease_standing = own.standing(now, warm_up_seconds, timing)
     standing, cause, hold_until = lease_standing, _lease_cause(own, lease_standing, now), None
     if heartbeats is not None:
+        # Who must list a new tenure before it serves: everyone who answers or might start to
+        # (joining peers too: two joiners that skipped each other would both claim).
+        must_list = alive_peers | frozenset(
+            node
+            for node in names
+            if (view := views.get(node)) is not None
+            and view.state is not SpeakerState.RELEASED
+            and now - view.heard_at < timing.answer_silence
+        )
         standing, cause, hold_until, alive_peers = _with_heartbeats(
             now,
             own,
             lease_standing=lease_standing,
             cause=cause,
             alive_peers=alive_peers,
+            must_list=must_list,
             heartbeats=heartbeats,
             timing=timing,
         )
@@ -237,6 +259,7 @@ def _with_heartbeats(
     lease_standing: Standing,
     cause: str,
     alive_peers: frozenset[NodeName],
+    must_list: frozenset[NodeName],
     heartbeats: Heartbeats,
     timing: ElectionTiming,
 ) -> tuple[Standing, str, float | None, frozenset[NodeName]]:
@@ -250,10 +273,11 @@ def _with_heartbeats(
         # A tenure serves before its warm-up ends once every peer that may answer lists it:
         # then none answers the IPs it wins, and none will while it counts it alive.
         assert own.tenure_started_at is not None and own.renewed_at is not None
-        view_complete = own.renewed_at >= own.tenure_started_at
+        # A renew sent after the tenure's first confirmation: its echo completes the view.
+        view_complete = own.renewed_at > own.tenure_started_at
         waiting = sorted(
             node
-            for node in alive_peers
+            for node in must_list
             if node not in views
             or not views[node].lists(own.node, heartbeats.incarnation, own.tenure)
         )
@@ -342,7 +366,7 @@ def _latest(*times: float | None) -> float | None:
 def _state(own: OwnLease, standing: Standing) -> SpeakerState:
     if standing is Standing.WARMING_UP:
         assert own.renewed_at is not None and own.tenure_started_at is not None
-        ready = own.renewed_at >= own.tenure_started_at
+        ready = own.renewed_at > own.tenure_started_at
         return SpeakerState.READY if ready else SpeakerState.UNCONFIRMED
     return {
         Standing.UNCONFIRMED: SpeakerState.UNCONFIRMED,

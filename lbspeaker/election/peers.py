@@ -48,8 +48,10 @@ def receive(
     if previous is not None:
         if heartbeat.incarnation < previous.incarnation:
             return None
-        if heartbeat.incarnation == previous.incarnation and heartbeat.seq <= previous.seq:
-            return None
+        if heartbeat.incarnation == previous.incarnation and (
+            heartbeat.seq <= previous.seq or previous.state is SpeakerState.RELEASED
+        ):
+            return None  # a replay, a reordering, or a word from a process that is gone
     same_run = previous is not None and previous.incarnation == heartbeat.incarnation
     echoed = heartbeat.echo if heartbeat.echo_incarnation == own_incarnation else 0
     answering_at = previous.answering_heard_at if same_run and previous else None
@@ -67,4 +69,24 @@ def receive(
         answering_heard_at=answering_at,
         echoed_seq=max(echoed, previous.echoed_seq if same_run and previous else 0),
         alive=frozenset(heartbeat.alive),
+    )
+
+
+def exited(previous: PeerView | None, node: str, incarnation: int, now: float) -> PeerView | None:
+    """The view after seeing `node`'s process `incarnation` exit (its connection closed by its
+    kernel, see `l2.exit_watch`): like a release, it answers nothing any more. None when a newer
+    incarnation is already known (nothing to change)."""
+    if previous is not None and previous.incarnation > incarnation:
+        return None
+    return PeerView(
+        node=node,
+        incarnation=incarnation,
+        seq=previous.seq if previous is not None and previous.incarnation == incarnation else 0,
+        tenure=previous.tenure if previous is not None else 0,
+        state=SpeakerState.RELEASED,
+        heard_at=now,
+        stated_at=now,
+        answering_heard_at=None,
+        echoed_seq=0,
+        alive=frozenset(),
     )

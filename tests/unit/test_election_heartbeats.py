@@ -29,7 +29,7 @@ from lbspeaker.election.heartbeat import (
     decode,
     encode,
 )
-from lbspeaker.election.peers import PeerView, receive
+from lbspeaker.election.peers import PeerView, exited, receive
 
 pytestmark = pytest.mark.unit
 
@@ -116,6 +116,16 @@ def test_replayed_reordered_and_older_runs_change_nothing() -> None:
     assert receive(view, heartbeat(incarnation=4, seq=99), 2.0, ME) is None  # an older process
     newer = receive(view, heartbeat(incarnation=6, seq=1, state=SpeakerState.UNCONFIRMED), 2.0, ME)
     assert newer is not None and newer.incarnation == 6 and newer.answering_heard_at is None
+
+
+def test_a_process_seen_to_exit_stays_gone_until_a_newer_one_speaks() -> None:
+    view = receive(None, heartbeat(seq=10), 1.0, ME)
+    gone = exited(view, "node2", 5, 2.0)
+    assert gone is not None and gone.state is SpeakerState.RELEASED
+    assert receive(gone, heartbeat(seq=11), 2.1, ME) is None  # delayed on the way: ignored
+    assert exited(gone, "node2", 4, 2.2) is None  # an exit of an older process changes nothing
+    newer = receive(gone, heartbeat(incarnation=6, seq=1, state=SpeakerState.READY), 3.0, ME)
+    assert newer is not None and newer.state is SpeakerState.READY
 
 
 def test_acknowledgements_count_only_for_our_own_incarnation() -> None:
@@ -253,10 +263,11 @@ CASES = [
     Case("a young tenure that serves already keeps serving when a new peer appears that does "
          "not list it yet (the newcomer asks it before claiming)", tenure_age=1.0,
          peers=(Peer("node2"), Peer("node3", said=SpeakerState.READY, lists_us=False))),
-    Case("a peer that is itself not yet confirmed need not list us (it answers nothing, and "
-         "will ask us first), and its IPs are ours meanwhile", tenure_age=0.2, renewed_ago=0.1,
-         answerable_for=None, peers=(Peer("node2"), Peer("node3", said=SpeakerState.UNCONFIRMED, lists_us=False)),
-         alive=frozenset({"node1", "node2"})),
+    Case("a peer that is itself not yet confirmed must list us too (two joiners that each "
+         "skipped the other would both claim), though its IPs are ours once we serve",
+         tenure_age=0.2, renewed_ago=0.1, answerable_for=None,
+         peers=(Peer("node2"), Peer("node3", said=SpeakerState.UNCONFIRMED, lists_us=False)),
+         standing=Standing.WARMING_UP, alive=frozenset({"node2"})),
     Case("a serving tenure past its warm-up stops while a holding peer does not list it "
          "(holders see no Leases: only their listing proves they yield)",
          peers=(Peer("node2"), Peer("node3", said=SpeakerState.HOLDING, lists_us=False)),
