@@ -48,8 +48,11 @@ stalls, confirms nothing and fences itself; when it recovers it starts a new ten
 tests/unit/test_election_safety.py checks the guarantee against simulated histories of Lease
 writes, watch lags and stalls, lost renews, crashes, releases and restarts.
 
-Timing (defaults D = 3 s, renew R = 1 s, m_self = m_e = 0.5 s: V = 2.5 s, W = 3 s; lambda is the
-time to confirm a renew, one API write plus the watch echo, milliseconds on a healthy cluster)
+Timing, Lease rule alone (no heartbeat Secret, or `--heartbeat-port 0`; defaults D = 3 s,
+renew R = 1 s, m_self = m_e = 0.5 s: V = 2.5 s, W = 3 s; lambda is the time to confirm a
+renew, one API write plus the watch echo, milliseconds on a healthy cluster; with heartbeats
+see the next section, which shortens joins, restarts and killed processes and removes API
+outages from the list)
 - Graceful shutdown: the owner stops, then writes `released: true`; successors take over when
   their watch delivers it. One write plus one watch event; no timer involved.
 - Crash: a successor takes over D + m_e + lambda = 3.5 s + lambda after it saw the dead node's
@@ -65,31 +68,86 @@ time to confirm a renew, one API write plus the watch echo, milliseconds on a he
   late as V after it started, so nothing shorter than V is safe.
 - One lost or late renew does not fence a healthy speaker (2R < V).
 
-When the API server is unreachable
-----------------------------------
-A speaker keeps answering for what it owns while its own lease is valid by its own
-bookkeeping, up to V after sending its last confirmed renew, then stops. If every speaker loses
-the API, every announcement stops within V (the failure Cilium #40735 reports), and resumes W
-after the API returns, each speaker starting a new tenure. The one knob is D: it rides out
-outages of up to D - m_self and fails over from crashes in D + m_e.
+Timing with heartbeats (figures measured by bench/l2_availability.py are in docs/availability.md)
+- Graceful shutdown: the RELEASED heartbeat arrives before the Lease write: one datagram.
+- A killed speaker process: its kernel's FIN reaches every peer at once (exit watch).
+- A node joining or a speaker restarting: peers keep its IPs until it says READY (view
+  complete), then yield and list it; it answers on their listing: one heartbeat's latency.
+- API slow or away, for one speaker or all: holds, no gap.
+- A node lost or frozen: as without heartbeats (Lease expiry), plus up to `answer_silence`.
 
-"Nobody can take over while the API is down for everyone, so the owner may keep announcing"
-is not adopted, because no speaker can tell "down for everyone" from "down for me": the owner
-would need, before each extension, a fresh promise not to take over from every speaker that
-could, including nodes it has never seen (a node joining during the outage reaches the API, so
-the API is not down for everyone). Collecting such promises over UDP heartbeats is a second
-lease protocol with a membership problem, i.e. a quorum system like the etcd behind the API.
-What the shell can do cheaply: withdraw by ceasing to answer ARP/NDP while still accepting
-traffic for the IP, so clients holding a neighbour entry (Linux keeps it ~30 s) carry on.
+Heartbeats: serving through API outages, joining without a warm-up
+----------------------------------------------------------------
+With the Secret `lbspeaker-heartbeat` present, every speaker sends each node a heartbeat
+(`heartbeat.Heartbeat`, UDP, HMAC-SHA256) every `heartbeat_interval` = 0.1 s and at once on a
+change: its state (`SpeakerState`), its tenure, the peers its applied decision counts alive
+("lists"), and the highest seq it received from the destination (an acknowledgement). The Lease
+stays the authority for membership and for speakers that cannot hear each other; heartbeats
+add three rules, all in `decision.judge`:
 
-Heartbeats (`leases.peer_health`)
----------------------------------
-A missed UDP heartbeat never makes a peer dead, and heartbeats never keep alive a peer whose
-Lease expired or was released. A peer answers ARP until its own lease lapses whatever our UDP
-sees (asymmetric partitions), so silence can only hasten a takeover to the instant the lease
-rule allows it: renew at `Decision.expiry_renew_at`, which does that without heartbeats. They
-remain useful for diagnosis: a silent peer whose Lease still renews has likely lost its
-announcing network (Cilium #35507), and must release its Lease itself.
+1. A peer's own word. A peer that said it released, or whose process was seen to exit (its
+   kernel closed our TCP connection to it, `l2.exit_watch`), is gone at once (until its Lease
+   changed again `admission_delay` ago: a new process). A peer that says it is fenced or not
+   yet confirmed, in a heartbeat echoing one of ours sent less than `answer_silence` = 1 s ago
+   (so the statement is that recent), is not answering: its IPs go to the others now.
+2. Peers heard answering are alive. A peer whose Lease expired but that was heard SERVING or
+   HOLDING within `answer_silence` (or READY) is alive: it may be holding through an outage we
+   do not share. A speaker that has listened for less than `answer_silence` calls no expired
+   peer silent.
+3. Hold. A speaker whose Lease lapsed (no renew confirmed for the validity) keeps answering,
+   HOLDING, for exactly the IPs it owned, while (a) each decision finds the previous right to
+   answer still running (`OwnLease.answerable_until`: a hold never restarts after a gap), and
+   (b) every peer it counts alive, including nodes its peers list that it does not know, has
+   acknowledged a heartbeat it sent while answering less than `hold_ack_window` = 0.5 s ago.
+   A tenure continues through a hold: when renews confirm again it is SERVING, no warm-up.
+4. Joins on acknowledgement. A new tenure serves as soon as its view is complete through the
+   tenure's start (a renew sent after its first confirmation is confirmed) and every peer that
+   answers or may start to (Lease valid or heard within `answer_silence`, not released: joiners
+   included) lists this tenure. Without that, it waits the fallback warm-up, 2W with heartbeats.
+   A serving tenure continues when peers join (they ask it); it stops while a peer it hears
+   HOLDING does not list it (a holder sees no Leases; only its listing proves it yields).
+5. The responders enforce the last decision's `answerable_until` per packet: a process frozen
+   (SIGSTOP, a stalled VM) answers nothing when it resumes until it has decided again.
+
+Why no split. Say H ranks above L for X and both claim at t.
+- Both serve by Lease, L judging H dead by Lease: the argument above; rule 4 replaces the
+  warm-up by L's own listing of H's tenure, which says L has seen it.
+- L counts H gone by H's own word (rule 1): H had stopped when it said so, seq-ordered and
+  authenticated. To answer again H needs a new tenure, which serves only once L lists it
+  (rule 4: L is in H's must-list, answering) or after 2W (the Lease argument).
+- L counts H gone by Lease and silence while H holds. If L is one of H's alive peers, H's hold
+  at t used L's acknowledgement of a heartbeat H sent at s >= t - H_ack; L received it at
+  r >= s and calls H silent only at r' + T_silence >= s + T_silence > t + 0.5 s: H had stopped
+  (margin T_silence - H_ack = 0.5 s, as the Lease margins). If L is not, L is new to H: gossip
+  makes H count L alive (through any peer that sees L's Lease) within V + H_ack < 2W of L's
+  tenure start, before L's fallback; earlier, L waits for H's listing (rule 4) whenever it hears
+  H. The remaining case is window 1 below.
+- Two joiners that become ready together: each is heard by the other (READY), so each waits
+  for the other's listing, and their listings are of decisions that count both alive.
+tests/unit/test_election_safety.py simulates these: Lease histories as before plus heartbeats
+with per-direction delay, loss, cuts, and speakers that go mute while still deciding; a
+history it found (two joiners each skipping the other) is pinned there as a regression.
+
+When two nodes may answer (each measured or tested)
+- Window 1, needs two faults at once: a speaker that reaches the API while others hold
+  through an outage it does not share, and that neither hears them nor is heard by them (a
+  node-network partition on top of the API partition). It may claim their IPs after its
+  warm-up: both answer until the holders' API returns or the partition heals.
+- Candidates seen differently (labels, EndpointSlices), as without heartbeats.
+- A speaker that cannot stop within the margins (0.5 s for holds, 1 s for Leases): the
+  responders' deadline check leaves only scheduling delays within one packet.
+
+What it does not cover
+- A dead or cut-off node's IPs still move only when its Lease expires: 3.5 s plus detection
+  after a node is lost or frozen. A killed speaker process is seen at once (rule 1, exit watch).
+- While holding, a speaker takes nothing new: an IP whose owner stops during an API outage
+  waits for the API. A speaker that dies during an outage ends the hold of every speaker that
+  counted it alive (they lack its acknowledgement) once `hold_ack_window` passes: they fence
+  and stay dark until the API returns (rule 1 helps only for a process exit it sees).
+- A single speaker holds through any outage (it needs nobody's acknowledgement).
+- Heartbeats need the nodes to reach each other on UDP and TCP port 7474 (`--heartbeat-port`);
+  without the Secret, or with the port blocked both ways, the Lease rule alone applies (2W
+  warm-up when the Secret exists: joining nodes then take 6 s instead of 3).
 """
 
 from lbspeaker.election.decision import (

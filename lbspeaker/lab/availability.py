@@ -14,12 +14,13 @@ import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from ipaddress import IPv4Address
 from pathlib import Path
 
 from kubernetes import client
 
+from lbspeaker.api.kinds import IP_ADDRESS_POOL, L2_ADVERTISEMENT
 from lbspeaker.lab import processes
 from lbspeaker.lab.arp_probe import ARPProbe
 from lbspeaker.lab.controlplane import RunningProcess
@@ -28,6 +29,7 @@ from lbspeaker.lab.deploy import (
     controller_command,
     create_l2_advertisement,
     create_pool,
+    delete,
     in_namespace,
     install_crds,
     speaker_command,
@@ -35,6 +37,7 @@ from lbspeaker.lab.deploy import (
 from lbspeaker.lab.lab import Lab, wait_for
 
 HEARTBEAT_SECRET = "lbspeaker-heartbeat"
+STOPPED_MARK = "--- stopped by the test ---\n"
 
 
 def create_heartbeat_secret(lab: Lab) -> None:
@@ -55,11 +58,16 @@ class L2Setup:
         self,
         lab: Lab,
         vips: list[IPv4Address],
+        *,
         speaker_flags: tuple[str, ...] = (),
         heartbeats: bool = True,
+        namespace: str = "default",
+        name: str = "availability",
     ) -> None:
         self.lab = lab
         self.vips = vips
+        self.namespace = namespace
+        self.name = name
         self.speaker_flags = speaker_flags
         self.speakers: dict[str, subprocess.Popen[bytes]] = {}
         self.controller: subprocess.Popen[bytes] | None = None
@@ -67,8 +75,15 @@ class L2Setup:
         install_crds(lab)
         if heartbeats:
             create_heartbeat_secret(lab)
-        create_pool(lab, "availability", [f"{vip}/32" for vip in vips])
-        create_l2_advertisement(lab, "availability")
+        if namespace != "default":
+            lab.core_api().create_namespace(
+                client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
+            )
+        create_pool(
+            lab, name, [f"{vip}/32" for vip in vips],
+            serviceAllocation={"namespaces": [namespace]},
+        )  # fmt: skip
+        create_l2_advertisement(lab, name, ipAddressPools=[name])
         self.controller = subprocess.Popen(
             controller_command(lab.kubeconfig, "--lease-seconds", "0", log_level="WARNING"),
             stdout=open(lab.directory / "controller.log", "ab"),  # noqa: SIM115
@@ -85,7 +100,7 @@ class L2Setup:
                     allocate_load_balancer_node_ports=False,
                 ),
             )
-            lab.core_api().create_namespaced_service("default", service)
+            lab.core_api().create_namespaced_service(namespace, service)
 
     def _mac(self, netns: str) -> str:
         out = subprocess.run(
@@ -112,7 +127,8 @@ class L2Setup:
 
     def standing(self, node: str) -> str | None:
         """The speaker's latest standing from its log (the current process's lines only)."""
-        found = re.findall(r"standing node=\S+ from=\S+ to=(\S+)", self.log_path(node).read_text())
+        text = self.log_path(node).read_text().rsplit(STOPPED_MARK, 1)[-1]
+        found = re.findall(r"standing node=\S+ from=\S+ to=(\S+)", text)
         return found[-1] if found else None
 
     def wait_answering(self, node: str, timeout: float = 60.0) -> None:
@@ -123,7 +139,7 @@ class L2Setup:
         process.send_signal(signum)
         process.wait(timeout=30)
         with open(self.log_path(node), "a") as log:
-            log.write("--- stopped by the test ---\n")
+            log.write(STOPPED_MARK)
 
     def restart_speaker(self, node: str) -> None:
         """As a DaemonSet rollout does: SIGTERM, wait for the exit, start a new process."""
@@ -150,6 +166,19 @@ class L2Setup:
         if self.controller is not None:
             processes.stop_child(self.controller)
             self.controller = None
+
+    def remove(self) -> None:
+        """Deletes what the setup created in the API (the lab may go on serving other tests)."""
+        self.close()
+        for index in range(len(self.vips)):
+            with suppress(client.ApiException):
+                self.lab.core_api().delete_namespaced_service(f"vip{index}", self.namespace)
+        for plural in (L2_ADVERTISEMENT.plural, IP_ADDRESS_POOL.plural):
+            with suppress(client.ApiException):
+                delete(self.lab, plural, self.name)
+        if self.namespace != "default":
+            with suppress(client.ApiException):
+                self.lab.core_api().delete_namespace(self.namespace)
 
 
 def apiserver(lab: Lab) -> RunningProcess:

@@ -9,6 +9,7 @@ Every speaker decides at every instant where any decision can change; no two may
 """
 
 import math
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
@@ -507,7 +508,12 @@ def heartbeat_claims(
         yield now, claimed
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# 40 examples keep the unit tier fast; LBSPEAKER_SIMULATIONS=1000 runs a longer search.
+@settings(
+    max_examples=int(os.environ.get("LBSPEAKER_SIMULATIONS", "40")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(data=st.data(), history=histories())
 def test_with_heartbeats_no_two_speakers_ever_claim_the_same_ip(
     data: st.DataObject, history: History

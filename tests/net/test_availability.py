@@ -1,0 +1,180 @@
+"""Layer-2 availability through API outages, rollouts and partitions, as a new client sees it.
+
+A client broadcasts an ARP request for every VIP every 100 ms. The assertions are about
+behaviour: nothing ever answers one VIP from two MACs, and a VIP keeps being answered through
+the fault (most rounds answered, where the Lease rule alone would leave it dark for the whole
+fault). How long gaps last is measured by bench/l2_availability.py, not asserted here.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import time
+import uuid
+from collections.abc import Iterator
+from ipaddress import IPv4Address
+
+import pytest
+
+from lbspeaker.lab import network
+from lbspeaker.lab.arp_probe import ARPProbe, Availability
+from lbspeaker.lab.availability import L2Setup, apiserver_frozen, restart_apiserver
+from lbspeaker.lab.lab import Lab
+
+pytestmark = pytest.mark.net
+
+VIPS = [IPv4Address("192.0.2.180") + offset for offset in range(4)]
+FAULT_SECONDS = 8.0  # more than three times the validity (2.5 s) a Lease alone rides out
+
+
+@pytest.fixture(scope="module")
+def setup(crds: Lab) -> Iterator[tuple[L2Setup, ARPProbe]]:
+    l2 = L2Setup(crds, VIPS, namespace=f"avail-{uuid.uuid4().hex[:6]}", name="availability")
+    probe = None
+    try:
+        l2.start_all()
+        probe = ARPProbe(crds.client.netns, crds.client.ipv4, VIPS)
+        l2.wait_every_vip_answered_once(probe)
+        yield l2, probe
+    finally:
+        if probe is not None:
+            probe.close()
+        l2.remove()
+
+
+def observe(setup: tuple[L2Setup, ARPProbe], fault: object) -> dict[IPv4Address, Availability]:
+    """Runs the fault (a callable) between settled stretches; what the probe saw meanwhile."""
+    l2, probe = setup
+    l2.wait_every_vip_answered_once(probe)
+    first = probe.now_round()
+    assert callable(fault)
+    fault()
+    l2.wait_every_vip_answered_once(probe)
+    return probe.window(first, probe.now_round() - 1)
+
+
+def assert_answered_once_throughout(results: dict[IPv4Address, Availability]) -> None:
+    for vip, seen in results.items():
+        assert seen.dual_rounds == 0, f"{vip} answered from two MACs: {seen}"
+        # Most rounds answered: the Lease rule alone leaves a VIP dark for the whole fault.
+        assert seen.unanswered_rounds <= seen.rounds // 5, f"{vip} went dark: {seen}"
+
+
+def test_vips_keep_answering_while_the_apiserver_is_frozen(
+    setup: tuple[L2Setup, ARPProbe],
+) -> None:
+    l2, _ = setup
+
+    def freeze() -> None:
+        with apiserver_frozen(l2.lab):
+            time.sleep(FAULT_SECONDS)
+
+    assert_answered_once_throughout(observe(setup, freeze))
+    holding = [n.name for n in l2.lab.nodes if "to=Holding" in l2.log_path(n.name).read_text()]
+    assert holding, "no speaker held: the test did not exercise the hold"
+
+
+def test_vips_keep_answering_while_the_apiserver_is_down_and_restarted(
+    setup: tuple[L2Setup, ARPProbe],
+) -> None:
+    l2, _ = setup
+    assert_answered_once_throughout(
+        observe(setup, lambda: restart_apiserver(l2.lab, FAULT_SECONDS))
+    )
+
+
+def test_a_rolling_restart_never_answers_one_vip_twice(setup: tuple[L2Setup, ARPProbe]) -> None:
+    l2, _ = setup
+
+    def rollout() -> None:
+        for node in l2.lab.nodes:
+            l2.restart_speaker(node.name)
+            l2.wait_answering(node.name)
+
+    assert_answered_once_throughout(observe(setup, rollout))
+
+
+def test_a_speaker_cut_off_from_the_api_keeps_its_vips_while_its_peers_hear_it(
+    setup: tuple[L2Setup, ARPProbe],
+) -> None:
+    """Its renews fail, its peers keep acknowledging it: it holds, nobody takes over."""
+    l2, probe = setup
+    owner = l2.owner_of(probe, VIPS[0])
+    assert owner is not None
+    host = l2.lab.topology.node(owner)
+    rule = ["OUTPUT", "-d", str(l2.lab.topology.apiserver_ip), "-j", "DROP"]
+
+    def cut() -> None:
+        l2.lab.exec_in(host, ["iptables", "-I", *rule])
+        try:
+            time.sleep(FAULT_SECONDS)
+        finally:
+            l2.lab.exec_in(host, ["iptables", "-D", *rule])
+
+    results = observe(setup, cut)
+    assert_answered_once_throughout(results)
+    assert l2.owner_of(probe, VIPS[0]) == owner  # nobody took it over
+
+
+def test_a_speaker_cut_off_from_its_peers_but_not_the_api_changes_nothing(
+    setup: tuple[L2Setup, ARPProbe],
+) -> None:
+    """Heartbeats lost both ways: the Lease still shows it alive, so it keeps its VIPs and
+    nobody answers them beside it."""
+    l2, probe = setup
+    owner = l2.owner_of(probe, VIPS[0])
+    assert owner is not None
+    host = l2.lab.topology.node(owner)
+    rules = [
+        ["INPUT", "-p", "udp", "--dport", "7474", "-j", "DROP"],
+        ["OUTPUT", "-p", "udp", "--dport", "7474", "-j", "DROP"],
+    ]
+
+    def cut() -> None:
+        for rule in rules:
+            l2.lab.exec_in(host, ["iptables", "-I", *rule])
+        try:
+            time.sleep(FAULT_SECONDS)
+        finally:
+            for rule in rules:
+                l2.lab.exec_in(host, ["iptables", "-D", *rule])
+
+    assert_answered_once_throughout(observe(setup, cut))
+
+
+def test_a_killed_speaker_is_taken_over_and_takes_back_its_share(
+    setup: tuple[L2Setup, ARPProbe],
+) -> None:
+    l2, probe = setup
+    owner = l2.owner_of(probe, VIPS[0])
+    assert owner is not None
+
+    def kill_and_restart() -> None:
+        l2.stop_speaker(owner, signal.SIGKILL)
+        l2.wait_every_vip_answered_once(probe)  # the others took its VIPs
+        l2.start_speaker(owner)
+        l2.wait_answering(owner)
+
+    results = observe(setup, kill_and_restart)
+    assert all(seen.dual_rounds == 0 for seen in results.values()), results
+    assert "peer speaker exited node=" + owner in "".join(
+        l2.log_path(node.name).read_text() for node in l2.lab.nodes if node.name != owner
+    ), "no peer saw the killed speaker's process exit"
+
+
+def test_garbage_and_forged_heartbeats_change_nothing(setup: tuple[L2Setup, ARPProbe]) -> None:
+    """Datagrams from the client (no key, replayed bytes, a flood) are dropped by the speakers;
+    every VIP stays answered by one MAC."""
+    l2, _ = setup
+    targets = [str(node.ipv4) for node in l2.lab.nodes]
+
+    def spray() -> None:
+        with network.inside(l2.lab.client.netns):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        with sock:
+            for index in range(2000):
+                payload = bytes([index % 256]) * (index % 300) + b"\x00" * 32
+                sock.sendto(payload, (targets[index % len(targets)], 7474))
+
+    assert_answered_once_throughout(observe(setup, spray))
