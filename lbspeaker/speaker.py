@@ -293,7 +293,29 @@ class Speaker:
             self._configuration_event(caches[event.kind], event, lambda o: o, meaning, _key)
             self.peers_seen |= event.kind == "bgppeers"
             if event.kind == "secrets":
-                self._heartbeat_key()
+                self._heartbeat_key(synced=event.type == "SYNCED")
+
+    def _create_heartbeat_secret(self) -> None:
+        key = base64.b64encode(os.urandom(32)).decode()
+        body = client.V1Secret(
+            metadata=client.V1ObjectMeta(
+                name=HEARTBEAT_SECRET, labels={"app.kubernetes.io/name": "lbspeaker"}
+            ),
+            data={"key": key},
+        )
+        try:
+            self.core.create_namespaced_secret(self.options.namespace, body)
+            log.info("created Secret %s/%s", self.options.namespace, HEARTBEAT_SECRET)
+        except client.ApiException as error:
+            if error.status != 409:  # another speaker was first: its watch event follows
+                log.warning(
+                    "cannot create Secret %s/%s status=%s: heartbeats stay off until it exists",
+                    self.options.namespace,
+                    HEARTBEAT_SECRET,
+                    error.status,
+                )
+        except Exception as error:  # API outage: the next SYNCED list tries again
+            log.warning("cannot create Secret %s error=%s", HEARTBEAT_SECRET, error)
 
     def _heartbeat(self, heartbeat: Heartbeat, received_at: float) -> None:
         view = receive(
@@ -316,15 +338,20 @@ class Speaker:
         if self.exit_watch is not None:
             self.exit_watch.set_peers(self.node_addresses)
 
-    def _heartbeat_key(self) -> None:
-        """The key from the Secret; kept when the Secret goes away (peers may still hold)."""
+    def _heartbeat_key(self, synced: bool) -> None:
+        """The key from the Secret; kept when the Secret goes away (peers may still hold).
+
+        The first speaker that finds the Secret missing creates it (the watch then brings it).
+        """
         secret = self.secrets.get((self.options.namespace, HEARTBEAT_SECRET))
         encoded = (secret.data or {}).get("key") if secret is not None else None
         if not encoded:
-            if self.heartbeat_key is None:
+            if secret is None and synced and self.options.heartbeat_port:
+                self._create_heartbeat_secret()
+            elif self.heartbeat_key is None and synced:
                 log.warning(
-                    "no heartbeat key: Secret %s/%s with data.key is missing; heartbeats off, "
-                    "the Lease rule alone decides (no hold through API outages)",
+                    "no heartbeat key: Secret %s/%s has no data.key; heartbeats off, the "
+                    "Lease rule alone decides (no hold through API outages)",
                     self.options.namespace,
                     HEARTBEAT_SECRET,
                 )
