@@ -169,6 +169,8 @@ class Speaker:
                 self.leases.list_namespaced_lease,
                 put,
                 stop,
+                # Renews confirm only through this watch: back within a second of the API.
+                max_backoff=1.0,
                 namespace=ns,
                 label_selector=SPEAKER_SELECTOR,
             ),

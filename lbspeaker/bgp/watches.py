@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from kubernetes import client
 
@@ -27,7 +28,7 @@ def bgp_watches(
     """The watches BGP mode adds: BGPPeers, BGPAdvertisements, Secrets (install namespace)."""
     custom = client.CustomObjectsApi(api_client)
     core = client.CoreV1Api(api_client)
-    crd = {"group": GROUP, "version": VERSION, "namespace": namespace}
+    crd: dict[str, Any] = {"group": GROUP, "version": VERSION, "namespace": namespace}
     list_custom = custom.list_namespaced_custom_object
     return [
         ResourceWatch("bgppeers", list_custom, put, stop, plural=BGP_PEER.plural, **crd),

@@ -75,12 +75,14 @@ class ResourceWatch:
         list_function: ListFunction,
         on_event: Callable[[WatchEvent], None],
         stop: threading.Event,
+        max_backoff: float = 10.0,
         **list_kwargs: Any,
     ) -> None:
         self.kind = kind
         self.list_function = list_function
         self.on_event = on_event
         self.stop = stop
+        self.max_backoff = max_backoff
         self.list_kwargs = list_kwargs
         self.thread = threading.Thread(target=self._run, name=f"watch-{kind}", daemon=True)
 
@@ -111,7 +113,7 @@ class ResourceWatch:
             except Exception as error:  # API outage, TLS reset, timeouts: keep going
                 log.warning("watch failed kind=%s error=%s", self.kind, error)
             self.stop.wait(backoff)
-            backoff = min(backoff * 2, 10.0)
+            backoff = min(backoff * 2, self.max_backoff)
 
     def _list(self) -> tuple[list[Any], str]:
         """Every object, in pages: a single list of 10,000 Services held its JSON text, the

@@ -20,7 +20,7 @@ import pytest
 from lbspeaker.lab import network
 from lbspeaker.lab.arp_probe import ARPProbe, Availability
 from lbspeaker.lab.availability import L2Setup, apiserver_frozen, restart_apiserver
-from lbspeaker.lab.lab import Lab
+from lbspeaker.lab.lab import Lab, wait_for
 
 pytestmark = pytest.mark.net
 
@@ -47,6 +47,10 @@ def observe(setup: tuple[L2Setup, ARPProbe], fault: object) -> dict[IPv4Address,
     """Runs the fault (a callable) between settled stretches; what the probe saw meanwhile."""
     l2, probe = setup
     l2.wait_every_vip_answered_once(probe)
+    # Each fault starts from a settled cluster: every speaker serving by its Lease again (a
+    # speaker still holding after the previous fault takes nothing new).
+    for node in l2.lab.nodes:
+        wait_for(lambda name=node.name: l2.standing(name) == "Serving", timeout=60)
     first = probe.now_round()
     assert callable(fault)
     fault()
