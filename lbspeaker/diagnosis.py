@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from lbspeaker.bgp.selection import Advertisement as BGPAdvertisement
+from lbspeaker.bgp.selection import Peer
 from lbspeaker.ipam import IPAddress, IPAddressPool
 from lbspeaker.l2.selection import Advertisement as L2Advertisement
 
@@ -53,6 +54,7 @@ class ClusterView:
     pool_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     l2_advertisements: tuple[L2Advertisement, ...] = ()
     bgp_advertisements: tuple[BGPAdvertisement, ...] = ()
+    bgp_peers: tuple[Peer, ...] = ()
     node_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     speakers: Mapping[str, SpeakerLease] = field(default_factory=dict)
 
@@ -134,7 +136,25 @@ def why_not_announced(
         )
         names = [a.name for a in selecting]
         cause = _path_cause(kind, names, nodes, endpoint_nodes, view)
+        if cause is None and kind == "BGPAdvertisement":
+            cause = _peering_cause(bgp, nodes, view)
         if cause is None:
             return None
         causes.append(cause)
     return "; ".join(causes)
+
+
+def _peering_cause(
+    selecting: list[BGPAdvertisement], nodes: frozenset[str], view: ClusterView
+) -> str | None:
+    """Why no node that the advertisements select holds a session to a peer they name."""
+    named = [p for p in view.bgp_peers if any(not a.peers or p.name in a.peers for a in selecting)]
+    if any(p.selects_node(view.node_labels[node]) for p in named for node in nodes):
+        return None
+    advertisements = _names(a.name for a in selecting)
+    if not named:
+        return f"no BGPPeer that BGPAdvertisement {advertisements} announces to exists"
+    return (
+        f"no node that BGPAdvertisement {advertisements} selects ({_names(nodes)}) matches "
+        f"the nodeSelectors of BGPPeer {_names(p.name for p in named)}"
+    )

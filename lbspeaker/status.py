@@ -11,8 +11,16 @@ from typing import Any
 from kubernetes import client
 
 from lbspeaker import diagnosis
-from lbspeaker.api.kinds import BGP_ADVERTISEMENT, GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSION
+from lbspeaker.api.kinds import (
+    BGP_ADVERTISEMENT,
+    BGP_PEER,
+    GROUP,
+    IP_ADDRESS_POOL,
+    L2_ADVERTISEMENT,
+    VERSION,
+)
 from lbspeaker.bgp.inputs import advertisement_from as bgp_advertisement_from
+from lbspeaker.bgp.inputs import parse_peer, peer_value
 from lbspeaker.ipam import IPAddress
 from lbspeaker.k8s import translate
 from lbspeaker.k8s.pool_status import accept_pools
@@ -90,12 +98,14 @@ def cluster_view(
         bgp_advertisement_from(obj)
         for obj in _custom_objects(custom, namespace, BGP_ADVERTISEMENT.plural)
     ]
+    peers = [parse_peer(obj) for obj in _custom_objects(custom, namespace, BGP_PEER.plural)]
     nodes: list[Any] = client.CoreV1Api(api_client).list_node().items
     return diagnosis.ClusterView(
         pools=tuple(accepted),
         pool_labels={p["metadata"]["name"]: p["metadata"].get("labels") or {} for p in pools},
         l2_advertisements=tuple(a for a in l2_ads if a is not None),
         bgp_advertisements=tuple(a for a in bgp_ads if not isinstance(a, str)),
+        bgp_peers=tuple(peer_value(p.name, p.spec) for p in peers if p.spec is not None),
         node_labels={n.metadata.name: dict(n.metadata.labels or {}) for n in nodes},
         speakers=_speaker_leases(api_client, namespace, datetime.datetime.now(datetime.UTC)),
     )

@@ -6,6 +6,7 @@ from dataclasses import replace
 import pytest
 
 from lbspeaker.bgp.selection import Advertisement as BGPAdvertisement
+from lbspeaker.bgp.selection import Peer
 from lbspeaker.diagnosis import ClusterView, SpeakerLease, why_not_announced
 from lbspeaker.ipam import IPAddressPool, LabelSelector, parse_address_ranges
 from lbspeaker.l2.selection import Advertisement as L2Advertisement
@@ -89,9 +90,31 @@ def test_one_live_speaker_among_the_candidates_is_enough() -> None:
     assert why_not_announced(VIP, None, replace(HEALTHY, speakers=speakers)) is None
 
 
+TOR = Peer("tor", ipaddress.ip_address("203.0.113.1"), 64500, 64501)
+
+
+def test_bgp_without_a_peer_it_announces_to() -> None:
+    bgp = BGPAdvertisement("routed", peers=frozenset({"spine"}))
+    view = replace(HEALTHY, l2_advertisements=(), bgp_advertisements=(bgp,), bgp_peers=(TOR,))
+    assert why_not_announced(VIP, None, view) == (
+        "no BGPPeer that BGPAdvertisement routed announces to exists"
+    )
+
+
+def test_bgp_peers_that_no_advertised_node_peers_with() -> None:
+    bgp = BGPAdvertisement("routed", node_selectors=(LabelSelector(match_labels={"rack": "a"}),))
+    peer = replace(TOR, node_selectors=(LabelSelector(match_labels={"rack": "b"}),))
+    view = replace(HEALTHY, l2_advertisements=(), bgp_advertisements=(bgp,), bgp_peers=(peer,))
+    assert why_not_announced(VIP, None, view) == (
+        "no node that BGPAdvertisement routed selects (node1) matches the nodeSelectors of "
+        "BGPPeer tor"
+    )
+    assert why_not_announced(VIP, None, replace(view, bgp_peers=(TOR,))) is None
+
+
 def test_either_mode_announcing_is_enough_and_both_causes_are_named_otherwise() -> None:
     bgp = BGPAdvertisement("routed", node_selectors=ON_RACK_C)
-    view = replace(HEALTHY, bgp_advertisements=(bgp,))
+    view = replace(HEALTHY, bgp_advertisements=(bgp,), bgp_peers=(TOR,))
     assert why_not_announced(VIP, None, view) is None
     view = replace(view, speakers={})
     assert why_not_announced(VIP, None, view) == (
