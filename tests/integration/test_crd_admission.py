@@ -125,3 +125,19 @@ def test_range_order_matches_address_order_for_many_random_ranges(crds: Lab) -> 
         f"spec.addresses[{i}]" for i in range(len(ranges))
     )
     assert all("is reversed" in c["message"] for c in causes)
+
+
+def test_a_full_pool_of_the_longest_ipv6_ranges_fits_the_runtime_cel_budget(crds: Lab) -> None:
+    """1,000 entries (maxItems) of 79-character IPv6 ranges: the range rules' cost, summed over
+    the object, stays within the apiserver's per-request CEL budget."""
+    base = int(ipaddress.IPv6Address("2001:db8:ffff:ffff:ffff:ffff::"))
+    addresses = [
+        f"{ipaddress.IPv6Address(base + 7 * i).exploded}-"
+        f"{ipaddress.IPv6Address(base + 7 * i + 1).exploded}"
+        for i in range(1000)
+    ]
+    assert max(len(a) for a in addresses) == 79
+    client.CustomObjectsApi(crds.api_client()).create_namespaced_custom_object(
+        GROUP, VERSION, INSTALL_NAMESPACE, IP_ADDRESS_POOL.plural,
+        _pool_body("full", addresses), dry_run="All",
+    )  # fmt: skip
