@@ -74,8 +74,31 @@ def _container(objects: dict[ObjectKey, dict[str, Any]], kind: str, name: str) -
     return container
 
 
-def test_helm_lint_passes_strict() -> None:
-    _run(HELM, "lint", "--strict", CHART)
+@pytest.mark.parametrize(
+    "flags",
+    [(), ("--set", "metrics.serviceMonitor.enabled=true", "--set", "namespace.create=true")],
+)
+def test_helm_lint_passes_strict(flags: tuple[str, ...]) -> None:
+    _run(HELM, "lint", "--strict", CHART, *flags)
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [
+        ("speaker.leaseSeconds=three", "/speaker/leaseSeconds"),
+        ("speaker.renewInterval=fast", "/speaker/renewInterval"),
+        ("logLevel=LOUD", "/logLevel"),
+        ("speaker.leaseSecond=3", "'leaseSecond' not allowed"),
+        ("image.pullPolicy=Sometimes", "/image/pullPolicy"),
+    ],
+)
+def test_a_bad_value_is_refused_naming_it(value: str, named: str) -> None:
+    result = subprocess.run(
+        [str(HELM), "template", "lbspeaker", str(CHART), "--set", value],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert named in result.stderr
 
 
 def test_the_chart_is_generated_from_the_current_manifests() -> None:
