@@ -9,11 +9,12 @@ of "not announced". What the API cannot show (a speaker still warming up, an int
 on the node) the shell adds from the speakers' Events.
 """
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from lbspeaker.bgp.selection import Advertisement as BGPAdvertisement
 from lbspeaker.bgp.selection import Peer
+from lbspeaker.election.rendezvous import owner_for
 from lbspeaker.ipam import IPAddress, IPAddressPool
 from lbspeaker.l2.selection import Advertisement as L2Advertisement
 
@@ -129,11 +130,7 @@ def why_not_announced(
     for kind, selecting in (("L2Advertisement", l2), ("BGPAdvertisement", bgp)):
         if not selecting:
             continue
-        nodes = frozenset(
-            node
-            for node, node_labels in view.node_labels.items()
-            if any(a.selects_node(node_labels) for a in selecting)
-        )
+        nodes = _selected_nodes(selecting, view)
         names = [a.name for a in selecting]
         cause = _path_cause(kind, names, nodes, endpoint_nodes, view)
         if cause is None and kind == "BGPAdvertisement":
@@ -142,6 +139,28 @@ def why_not_announced(
             return None
         causes.append(cause)
     return "; ".join(causes)
+
+
+def _selected_nodes(
+    advertisements: Sequence[L2Advertisement | BGPAdvertisement], view: ClusterView
+) -> frozenset[str]:
+    return frozenset(
+        node
+        for node, labels in view.node_labels.items()
+        if any(a.selects_node(labels) for a in advertisements)
+    )
+
+
+def expected_l2_owner(
+    ip: IPAddress, endpoint_nodes: frozenset[str] | None, view: ClusterView
+) -> str | None:
+    """The node the speakers elect for `ip` as the API shows it: the rendezvous winner among
+    the candidates whose speaker Lease is live (None without layer-2 candidates)."""
+    selecting, _ = view.selecting(ip)
+    candidates = _selected_nodes(selecting, view)
+    if endpoint_nodes is not None:
+        candidates &= endpoint_nodes
+    return owner_for(ip, (n for n in candidates if view.speakers.get(n, _NO_LEASE).live))
 
 
 def _peering_cause(

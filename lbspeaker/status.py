@@ -32,8 +32,8 @@ from lbspeaker.l2.inputs import ready_endpoint_nodes
 # Written by the owning speaker 2 s after it took an IP (speaker.EVENT_SETTLE_SECONDS).
 ANNOUNCING_REASONS = {"L2Announcing", "L2InterfaceMissing"}
 NOT_REPORTED_YET = (
-    "no owner has reported yet: a speaker answers once its warm-up (one lease duration) is "
-    "over and records L2Announcing 2 s later"
+    "has not reported yet: a speaker answers once its warm-up (one lease duration) is over and "
+    "records L2Announcing 2 s later"
 )
 
 
@@ -137,12 +137,21 @@ def announcement_detail(
     )
     if causes:
         return "not announced: " + "; ".join(causes)
+    owners = sorted(
+        {owner for ip in ips if (owner := diagnosis.expected_l2_owner(ip, endpoint_nodes, view))}
+    )
+    if not owners:
+        return "announced over BGP (`kubectl get bgppeers -n lbspeaker-system` shows sessions)"
     if reported is not None:
         reason, message = reported
-        return f"not answered: {message}" if reason == "L2InterfaceMissing" else message
-    if not any(view.selecting(ip)[0] for ip in ips):
-        return "announced over BGP (`kubectl get bgppeers -n lbspeaker-system` shows sessions)"
-    return NOT_REPORTED_YET
+        # Speakers' messages start with "node NAME"; the latest may come from an owner whose
+        # speaker has since gone, and then it no longer says who answers.
+        words = message.split()
+        reporter = words[1] if len(words) > 1 and words[0] == "node" else None
+        if reporter in owners:
+            return f"not answered: {message}" if reason == "L2InterfaceMissing" else message
+        return f"node {owners[0]} should answer and {NOT_REPORTED_YET}; last report: {message}"
+    return f"node {', '.join(owners)} should answer and {NOT_REPORTED_YET}"
 
 
 def render(api_client: client.ApiClient, namespace: str, claim_unset_class: bool = True) -> str:

@@ -7,7 +7,7 @@ import pytest
 
 from lbspeaker.bgp.selection import Advertisement as BGPAdvertisement
 from lbspeaker.bgp.selection import Peer
-from lbspeaker.diagnosis import ClusterView, SpeakerLease, why_not_announced
+from lbspeaker.diagnosis import ClusterView, SpeakerLease, expected_l2_owner, why_not_announced
 from lbspeaker.ipam import IPAddressPool, LabelSelector, parse_address_ranges
 from lbspeaker.l2.selection import Advertisement as L2Advertisement
 from lbspeaker.status import NOT_REPORTED_YET, announcement_detail
@@ -124,20 +124,45 @@ def test_either_mode_announcing_is_enough_and_both_causes_are_named_otherwise() 
 
 
 def test_the_owners_event_is_shown_when_nothing_blocks() -> None:
-    announcing = ("L2Announcing", "node node2 announces 192.0.2.200 on eth0")
+    owner = expected_l2_owner(VIP, None, HEALTHY)
+    announcing = ("L2Announcing", f"node {owner} announces 192.0.2.200 on eth0")
     assert announcement_detail((VIP,), None, HEALTHY, announcing) == announcing[1]
 
 
 def test_an_owner_missing_the_interface_is_named_from_its_warning() -> None:
+    owner = expected_l2_owner(VIP, None, HEALTHY)
     missing = (
         "L2InterfaceMissing",
-        "node node1 owns 192.0.2.200 but has none of the interfaces ['eth9'] to answer on",
+        f"node {owner} owns 192.0.2.200 but has none of the interfaces ['eth9'] to answer on",
     )
     assert announcement_detail((VIP,), None, HEALTHY, missing) == f"not answered: {missing[1]}"
 
 
-def test_live_speakers_that_have_not_reported_are_warming_up() -> None:
-    assert announcement_detail((VIP,), None, HEALTHY, None) == NOT_REPORTED_YET
+def test_the_expected_owner_is_named_until_it_reports() -> None:
+    owner = expected_l2_owner(VIP, None, HEALTHY)
+    assert owner in NODES
+    assert announcement_detail((VIP,), None, HEALTHY, None) == (
+        f"node {owner} should answer and {NOT_REPORTED_YET}"
+    )
+
+
+def test_a_report_from_an_owner_whose_speaker_has_gone_is_not_taken_for_the_owner() -> None:
+    gone = expected_l2_owner(VIP, None, HEALTHY)
+    other = next(node for node in NODES if node != gone)
+    stale = SpeakerLease(str(gone), renewed_seconds_ago=30.0, duration_seconds=3)
+    view = replace(HEALTHY, speakers={**LIVE, str(gone): stale})
+    announcing = ("L2Announcing", f"node {gone} announces 192.0.2.200 on eth0")
+    assert announcement_detail((VIP,), None, view, announcing) == (
+        f"node {other} should answer and {NOT_REPORTED_YET}; last report: {announcing[1]}"
+    )
+
+
+def test_the_owner_is_the_rendezvous_winner_among_live_candidates_only() -> None:
+    local = frozenset({"node2"})
+    assert expected_l2_owner(VIP, local, HEALTHY) == "node2"
+    assert (
+        expected_l2_owner(VIP, local, replace(HEALTHY, speakers={"node1": LIVE["node1"]})) is None
+    )
 
 
 def test_a_cause_outranks_an_event_left_by_an_earlier_owner() -> None:
