@@ -111,14 +111,17 @@ def cluster_view(
     )
 
 
-def _endpoint_nodes(core: client.CoreV1Api, service: Any) -> frozenset[str] | None:
-    if (service.spec.external_traffic_policy or "Cluster") != "Local":
-        return None
-    slices = client.DiscoveryV1Api(core.api_client).list_namespaced_endpoint_slice(
-        service.metadata.namespace,
-        label_selector=f"{SERVICE_NAME_LABEL}={service.metadata.name}",
+def _slices_by_service(api_client: client.ApiClient) -> dict[tuple[str, str], list[Any]]:
+    """Every EndpointSlice, by the (namespace, name) of its Service: one list call in all."""
+    listing = client.DiscoveryV1Api(api_client).list_endpoint_slice_for_all_namespaces(
+        label_selector=SERVICE_NAME_LABEL
     )
-    return ready_endpoint_nodes(slices.items)
+    found: dict[tuple[str, str], list[Any]] = {}
+    items: list[Any] = listing.items
+    for endpoint_slice in items:
+        name = (endpoint_slice.metadata.labels or {})[SERVICE_NAME_LABEL]
+        found.setdefault((endpoint_slice.metadata.namespace, name), []).append(endpoint_slice)
+    return found
 
 
 def announcement_detail(
@@ -179,6 +182,7 @@ def render(api_client: client.ApiClient, namespace: str, claim_unset_class: bool
     failures = _latest(events, {"AllocationFailed", "InvalidRequest"})
     service_rows = [["SERVICE", "EXTERNAL-IP", "POOL", "ANNOUNCED BY / WHY NOT"]]
     services: list[Any] = core.list_service_for_all_namespaces().items
+    slices = _slices_by_service(api_client)
     for service in services:
         if not translate.is_ours(service, claim_unset_class):
             continue
@@ -186,7 +190,8 @@ def render(api_client: client.ApiClient, namespace: str, claim_unset_class: bool
         ips = translate.status_ips(service)
         pool_names = sorted({pool.name for ip in ips if (pool := view.pool_of(ip)) is not None})
         if ips:
-            endpoints = _endpoint_nodes(core, service)
+            local = (service.spec.external_traffic_policy or "Cluster") == "Local"
+            endpoints = ready_endpoint_nodes(slices.get(key, [])) if local else None
             detail = announcement_detail(ips, endpoints, view, announced.get(key))
         else:
             detail = failures.get(key, ("", "waiting for the controller"))[1]
