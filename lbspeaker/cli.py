@@ -52,10 +52,31 @@ def _cmd_speaker(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
+    import json
+
+    from kubernetes.client import ApiException
+    from kubernetes.config import ConfigException
+    from urllib3.exceptions import HTTPError
+
     from lbspeaker import status
     from lbspeaker.controller import load_client
 
-    print(status.render(load_client(args.kubeconfig), args.namespace))
+    try:
+        print(status.render(load_client(args.kubeconfig), args.namespace))
+    except ConfigException as error:
+        print(f"lbspeaker status: no usable kubeconfig: {error}", file=sys.stderr)
+        return 1
+    except ApiException as error:
+        # The apiserver's own message names the resource and the missing right.
+        try:
+            detail = json.loads(error.body or "{}").get("message") or error.reason
+        except ValueError:
+            detail = error.reason
+        print(f"lbspeaker status: the apiserver answered {error.status}: {detail}", file=sys.stderr)
+        return 1
+    except (HTTPError, OSError) as error:
+        print(f"lbspeaker status: cannot reach the apiserver: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

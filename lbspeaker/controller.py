@@ -22,7 +22,7 @@ from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 from prometheus_client import Counter, Gauge
 
-from lbspeaker import ipam
+from lbspeaker import advertised_pools, ipam
 from lbspeaker.api.kinds import API_VERSION, GROUP, IP_ADDRESS_POOL, VERSION
 from lbspeaker.k8s import translate
 from lbspeaker.k8s.events import EventRecorder, custom_reference, service_reference
@@ -76,6 +76,9 @@ class Controller:
         # Our Services that the allocator could not serve: what a freed address may unblock.
         self.waiting: set[ipam.ServiceKey] = set()
         self.accepted_pools: frozenset[str] = frozenset()
+        self.advertised = advertised_pools.AdvertisedPools()
+        # The pool each Service was last warned about as advertised by nothing.
+        self._not_advertised: dict[ipam.ServiceKey, str] = {}
 
     def _readiness(self) -> tuple[bool, str]:
         if not self.leading:
@@ -104,6 +107,26 @@ class Controller:
                 plural=IP_ADDRESS_POOL.plural,
             ),
         ]
+        namespace = self.options.namespace
+        if all(advertised_pools.can_list(custom, namespace, p) for p in advertised_pools.KINDS):
+            watches += [
+                ResourceWatch(
+                    plural,
+                    custom.list_namespaced_custom_object,
+                    self.queue.put,
+                    self.stop,
+                    group=GROUP,
+                    version=VERSION,
+                    namespace=namespace,
+                    plural=plural,
+                )
+                for plural in advertised_pools.KINDS
+            ]
+        else:
+            log.info(
+                "no right to list l2advertisements and bgpadvertisements: NotAdvertised Events "
+                "are off"
+            )
         for resource_watch in watches:
             resource_watch.start()
 
@@ -161,6 +184,8 @@ class Controller:
                     self.namespace_labels.pop(ns.metadata.name, None)
                 else:
                     self.namespace_labels[ns.metadata.name] = dict(ns.metadata.labels or {})
+        elif event.kind in advertised_pools.KINDS:
+            self.advertised.absorb(event)
         elif event.kind == "pools":
             if event.type == "SYNCED":
                 self.pool_objects = {p["metadata"]["name"]: p for p in event.obj}
@@ -204,7 +229,12 @@ class Controller:
         self._reconcile_all()
 
     def _handle(self, event: WatchEvent) -> None:
-        if event.kind == "pools":
+        if event.kind in advertised_pools.KINDS:
+            for assignment in self.allocator.assignments():
+                service = self.services.get(assignment.service.key)
+                if service is not None:
+                    self._check_advertised(service, assignment.pool)
+        elif event.kind == "pools":
             self._apply_pools(report_orphans=True)
             self._reconcile_all()
         elif event.kind == "namespaces":
@@ -260,6 +290,7 @@ class Controller:
         self.waiting.discard(key)
         service = self.services.get(key)
         if service is None or not translate.is_ours(service, self.options.claim_unset_class):
+            self._not_advertised.pop(key, None)
             released = self.allocator.release(key)
             if released:
                 RELEASES.inc()
@@ -289,12 +320,34 @@ class Controller:
                     f"assigned {_text(result.ips)} from pool {result.pool}",
                 )
             self._last_warning.pop(key, None)
+            self._check_advertised(service, result.pool)
             return
         FAILURES.labels(reason=result.reason.value).inc()
         self.waiting.add(key)
         if translate.status_ips(service):
             self._write_status(service, ())
         self._warn_once(service, result.reason.value, result.message)
+
+    def _check_advertised(self, service: Any, pool: str) -> None:
+        """Warns once while the Service's pool is selected by no advertisement."""
+        if not self.advertised.ready:
+            return
+        key = translate.service_key(service)
+        obj = self.pool_objects.get(pool) or {}
+        labels = (obj.get("metadata") or {}).get("labels") or {}
+        if self.advertised.selects(pool, labels):
+            self._not_advertised.pop(key, None)
+            return
+        if self._not_advertised.get(key) == pool:
+            return
+        self._not_advertised[key] = pool
+        self.events.record(
+            service_reference(service),
+            "NotAdvertised",
+            f"pool {pool} is selected by no L2Advertisement or BGPAdvertisement: "
+            f"{_text(self.allocator.ips_of(key))} is assigned but no node announces it",
+            warning=True,
+        )
 
     def _warn_once(self, service: Any, reason: str, message: str) -> None:
         """One Warning per distinct failure, not one per reconcile."""

@@ -42,4 +42,5 @@ fi
 
 bin_dir="$(bash "$repo/tools/build-control-plane.sh" | tail -n 1)"
 ln -sfn "$bin_dir" "$repo/.venv/kube-bin"
+ln -sfn "$(bash "$repo/tools/build-helm.sh" | tail -n 1)" "$repo/.venv/bin/helm"  # charts/ tests
 echo "setup: ready (control plane binaries in $bin_dir)" >&2

@@ -57,10 +57,16 @@ class CELRule:
 
     rule: str
     message: str
+    # A CEL string expression for the message, so it can quote the bad value and its fix;
+    # the apiserver falls back to `message` when it cannot evaluate it.
+    message_expression: str | None = None
 
     def as_schema(self) -> dict[str, str]:
         """The rule as it appears in the CRD."""
-        return {"rule": self.rule, "message": self.message}
+        schema = {"rule": self.rule, "message": self.message}
+        if self.message_expression is not None:
+            schema["messageExpression"] = self.message_expression
+        return schema
 
     def __get_pydantic_json_schema__(
         self, core_schema: CoreSchema, handler: GetJsonSchemaHandler

@@ -2,7 +2,8 @@
 
 The committed manifests/crds/lbspeaker.io_crds.yaml is this module's output, and a unit test
 keeps the two equal: change a model, then regenerate with
-`python -m lbspeaker.api.crd > manifests/crds/lbspeaker.io_crds.yaml`.
+`python -m lbspeaker.api.crd > manifests/crds/lbspeaker.io_crds.yaml`, and copy it into the
+Helm chart with `python tools/sync_chart.py` (tests/integration/test_chart.py checks that).
 """
 
 from typing import Any

@@ -16,7 +16,7 @@ InterfaceName = Annotated[
 
 class L2AdvertisementSpec(APIModel):
     """Announce addresses from some pools on the local link; an empty spec announces every pool
-    from every node on every interface."""
+    from every node, on the interfaces whose subnet holds the address (see `interfaces`)."""
 
     ip_address_pools: tuple[ResourceName, ...] = Field(default_factory=tuple, max_length=256)
     """Names of the pools to announce; with `ipAddressPoolSelectors` empty too, all pools."""
@@ -27,7 +27,9 @@ class L2AdvertisementSpec(APIModel):
     node_selectors: tuple[LabelSelector, ...] = Field(default_factory=tuple, max_length=32)
     """Only nodes matching one of these selectors answer for the addresses; empty means all."""
     interfaces: tuple[InterfaceName, ...] = Field(default_factory=tuple, max_length=64)
-    """Only answer and announce on these interfaces; empty means all."""
+    """Only answer and announce on these interfaces. Empty: on the interfaces holding an address
+    whose subnet contains the IP, never on lo or container-network devices (cni0, docker0,
+    kube-ipvs0, cilium_*, flannel*, cali*, vxlan*, veth*, kube-bridge, virbr*)."""
     gratuitous_repeat_seconds: StrictInt | None = Field(default=None, ge=1, le=3600)
     """Repeat the gratuitous ARP / unsolicited neighbour advertisement every this many seconds,
     for switches that age out the MAC of a silent host. Off when absent."""

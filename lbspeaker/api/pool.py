@@ -1,5 +1,6 @@
 """IPAddressPool: the addresses lbspeaker may hand to LoadBalancer Services."""
 
+from collections.abc import Iterable
 from typing import Annotated
 
 from pydantic import AfterValidator, Field, StrictBool, StrictInt, StringConstraints
@@ -26,12 +27,66 @@ _NO_HOST_BITS = CELRule(
 )
 
 
-def pool_address_bounds(text: str) -> tuple[IPAddress, IPAddress]:
-    """First and last address of a pool entry (CIDR or `first-last`); ValueError if malformed.
+# Admission orders a range's bounds although CEL has no IP ordering. The IP and CIDR libraries
+# can say whether `last` lies in `first/n`, which holds exactly for n up to the number of
+# leading bits the two share; a binary search finds that number c, and `last` is the larger
+# address when its next bit, c + 1, is 1. CEL has no variables: a one-element `all`
+# comprehension names each intermediate value. Everything is chosen for the apiserver's static
+# cost estimate, which rejects a CRD whose rules might be costly on 1,000 entries: prefix
+# lengths come from list literals (a length made with string(int) has an unknown size), and
+# bits are compared with containsIP (IP equality is estimated as unbounded).
+_FIRST, _LAST = "self.split('-')[0]", "self.split('-')[1]"
 
-    A range's bounds are returned as written, so a reversed range (`first` after `last`) comes
-    back reversed: the controller reports it in the pool's status, since CEL cannot order IPs.
-    """
+
+def _prefix_suffixes(lengths: Iterable[int]) -> str:
+    return "[" + ", ".join(f"'/{length}'" for length in lengths) + "]"
+
+
+def _in_order_rule(family: int, bits: int) -> CELRule:
+    """The range rule for one family: `first` <= `last`, both `bits` long."""
+    search = "[0].all(n0, "
+    steps = [bits >> shift for shift in range(1, bits.bit_length())]  # 64, 32, ..., 1
+    for index, step in enumerate(steps):
+        # n{index} is a multiple of 2 * step: look n + step up among those candidates.
+        candidates = _prefix_suffixes(range(step, bits, 2 * step))
+        probe = f"{candidates}[n{index} / {2 * step}]"
+        search += (
+            f"[cidr(a + {probe}).containsIP(b) ? n{index} + {step} : n{index}].all(n{index + 1}, "
+        )
+    shared = f"n{len(steps)}"
+    every = _prefix_suffixes(range(bits + 1))
+    # `last`'s bit shared + 1 is 0 iff its /shared network address lies in its /(shared + 1).
+    last_is_larger = (
+        f"!cidr(b + {every}[{shared} + 1]).containsIP(cidr(b + {every}[{shared}]).masked().ip())"
+    )
+    return CELRule(
+        f"!self.contains('-') || self.split('-').size() != 2"
+        f" || !isIP({_FIRST}) || !isIP({_LAST})"
+        f" || ip({_FIRST}).family() != {family} || ip({_LAST}).family() != {family}"
+        f" || [{_FIRST}].all(a, [{_LAST}].all(b, cidr(a + '/{bits}').containsIP(b)"
+        f" || {search}{last_is_larger}{')' * (len(steps) + 1)}))",
+        "a range is written lowest address first (192.0.2.10-192.0.2.20, not"
+        " 192.0.2.20-192.0.2.10)",
+        message_expression=(
+            "'range ' + self + ' is reversed: its first address comes after its last; write '"
+            f" + {_LAST} + '-' + {_FIRST}"
+        ),
+    )
+
+
+_IPV4_IN_ORDER = _in_order_rule(4, 32)
+_IPV6_IN_ORDER = _in_order_rule(6, 128)
+
+
+def reversed_range_message(text: str) -> str:
+    """What admission says of the reversed range `text` (the messageExpression above)."""
+    first, last = text.split("-")
+    return f"range {text} is reversed: its first address comes after its last; write {last}-{first}"
+
+
+def pool_address_bounds(text: str) -> tuple[IPAddress, IPAddress]:
+    """First and last address of a pool entry (CIDR or `first-last`); ValueError if malformed
+    or, like admission, if the range is reversed."""
     if "-" not in text:
         cidr = parse_cidr(text)
         if has_host_bits(cidr):
@@ -43,6 +98,8 @@ def pool_address_bounds(text: str) -> tuple[IPAddress, IPAddress]:
     first, last = parse_ip(parts[0]), parse_ip(parts[1])
     if first.version != last.version:
         raise ValueError(f"{text!r}: {_WELL_FORMED.message}")
+    if int(first) > int(last):
+        raise ValueError(reversed_range_message(text))
     return first, last
 
 
@@ -58,6 +115,8 @@ PoolAddress = Annotated[
     AfterValidator(_check_pool_address),
     _WELL_FORMED,
     _NO_HOST_BITS,
+    _IPV4_IN_ORDER,
+    _IPV6_IN_ORDER,
 ]
 
 # Address counts are strings: an IPv6 pool can hold 2^128 addresses, beyond int64 (the largest
@@ -84,9 +143,8 @@ class IPAddressPoolSpec(APIModel):
 
     addresses: tuple[PoolAddress, ...] = Field(min_length=1, max_length=1000)
     """CIDRs (192.0.2.0/28, 2001:db8::/120) or inclusive ranges (192.0.2.10-192.0.2.20,
-    2001:db8::10-2001:db8::20); IPv4 and IPv6 entries may be mixed. A range written backwards
-    passes admission (CEL cannot order addresses) and is reported in the pool's Valid
-    condition."""
+    2001:db8::10-2001:db8::20), lowest address first; IPv4 and IPv6 entries may be mixed.
+    Entries overlapping another pool are reported in the pool's Valid condition."""
     auto_assign: StrictBool = True
     """Whether Services that do not name a pool may get addresses from this one."""
     avoid_buggy_ips: StrictBool = Field(
@@ -120,5 +178,5 @@ class IPAddressPoolStatus(APIModel):
     observed_generation: StrictInt | None = Field(default=None, ge=0)
     """The `.metadata.generation` this status describes."""
     conditions: Conditions = Field(default_factory=tuple)
-    """`Valid` is False, with the reason, when the addresses are unusable (a reversed range,
-    overlapping entries)."""
+    """`Valid` is False, with the reason, when the addresses are unusable (they overlap an older
+    pool, or a reversed range was stored before admission refused them)."""

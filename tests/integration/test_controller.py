@@ -139,21 +139,6 @@ def test_a_pool_overlapping_an_older_one_is_invalid_and_the_older_keeps_serving(
     assert cluster.ips("kept") == ["198.51.100.88"]
 
 
-def test_a_reversed_range_admitted_by_the_api_is_reported_invalid_in_status(
-    controller: ControllerProcess, cluster: Cluster
-) -> None:
-    bad = cluster.pool("rev", "198.51.100.120-198.51.100.110")
-
-    def condition() -> list[tuple[str, str, str]]:
-        status = cluster.pool_object(bad).get("status") or {}
-        return [(c["status"], c["reason"], c["message"]) for c in status.get("conditions") or []]
-
-    wait_for(lambda: bool(condition()))
-    [(state, reason, message)] = condition()
-    assert (state, reason) == ("False", "InvalidAddresses")
-    assert "198.51.100.120-198.51.100.110" in message
-
-
 def test_auto_assign_false_serves_only_services_that_ask_for_the_pool(
     controller: ControllerProcess, cluster: Cluster
 ) -> None:

@@ -76,10 +76,37 @@ ADMISSION_CASES: tuple[AdmissionCase, ...] = (
         _pool("192.0.2.0/28", "2001:db8::/120", "198.51.100.1-198.51.100.9"),
         True,
     ),
+    # Range order: CEL has no IP ordering, so the rule writes both bounds at a fixed width.
+    _pool_case("reversed IPv4 range", _pool("192.0.2.20-192.0.2.10"), False),
     _pool_case(
-        "reversed range is left to the controller",
-        _pool("192.0.2.20-192.0.2.10"),
-        True,
+        "IPv4 range whose text order is not address order", _pool("192.0.2.9-192.0.2.10"), True
+    ),
+    _pool_case("reversed IPv4 range across octets", _pool("192.0.3.0-192.0.2.255"), False),
+    _pool_case("whole IPv4 space", _pool("0.0.0.0-255.255.255.255"), True),
+    _pool_case("reversed IPv6 range", _pool("2001:db8::20-2001:db8::10"), False),
+    _pool_case("reversed IPv6 range, upper case", _pool("2001:DB8::B-2001:db8::a"), False),
+    _pool_case("IPv6 range, shorter text is higher", _pool("2001:db8::ffff-2001:db8::1:0"), True),
+    _pool_case(
+        "reversed IPv6, shorter text is higher", _pool("2001:db8::1:0-2001:db8::ffff"), False
+    ),
+    _pool_case("IPv6 range, :: at the start", _pool("::1-::2"), True),
+    _pool_case("reversed IPv6 range, :: at the end", _pool("1::-::1"), False),
+    _pool_case(
+        "IPv6 range written out in full", _pool("0:0:0:0:0:0:0:1-2001:db8:0:0:0:0:0:0"), True
+    ),
+    _pool_case(
+        "reversed IPv6 range written out in full",
+        _pool("2001:db8:0:0:1:0:0:0-2001:db8::ffff"),
+        False,
+    ),
+    _pool_case(
+        "IPv6 range of all addresses", _pool("::-ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"), True
+    ),
+    _pool_case("IPv6 range with an IPv4 tail", _pool("::192.0.2.9-::192.0.2.10"), True),
+    _pool_case(
+        "reversed IPv6 range with an IPv4 tail",
+        _pool("64:ff9b::c000:20a-64:ff9b::192.0.2.9"),
+        False,
     ),
     _pool_case("upper-case IPv6", _pool("2001:DB8::/120"), True),
     _pool_case("no addresses", _pool(), False),

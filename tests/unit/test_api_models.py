@@ -134,12 +134,22 @@ def test_status_counts_must_be_decimal_strings() -> None:
         ("2001:db8::/120", V6("2001:db8::"), V6("2001:db8::ff")),
         ("192.0.2.10-192.0.2.20", V4("192.0.2.10"), V4("192.0.2.20")),
         ("2001:db8::a-2001:db8::f", V6("2001:db8::a"), V6("2001:db8::f")),
-        # Reversed ranges come back as written; the controller reports them.
-        ("192.0.2.20-192.0.2.10", V4("192.0.2.20"), V4("192.0.2.10")),
     ],
 )
 def test_pool_address_bounds(entry: str, first: object, last: object) -> None:
     assert pool_address_bounds(entry) == (first, last)
+
+
+@pytest.mark.parametrize(
+    ("entry", "fix"),
+    [
+        ("192.0.2.20-192.0.2.10", "write 192.0.2.10-192.0.2.20"),
+        ("2001:db8::1:0-2001:db8::ffff", "write 2001:db8::ffff-2001:db8::1:0"),
+    ],
+)
+def test_a_reversed_range_is_refused_with_the_fix(entry: str, fix: str) -> None:
+    with pytest.raises(ValueError, match=f"range {entry} is reversed: .*; {fix}$"):
+        pool_address_bounds(entry)
 
 
 @pytest.mark.parametrize(

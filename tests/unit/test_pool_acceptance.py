@@ -39,3 +39,13 @@ def test_within_one_second_the_pool_accepted_before_wins_not_the_first_name() ->
     assert accepted_names([old, new]) == {"new"}, "no history: the name decides"
     assert accepted_names([old, new], incumbents=("old",)) == {"old"}
     assert accepted_names([pool("old", "198.51.100.88/30", valid=True), new]) == {"old"}
+
+
+def test_a_reversed_range_stored_before_admission_refused_it_is_reported_not_used() -> None:
+    # Admission refuses reversed ranges now; an object stored by an older CRD still reaches
+    # the controller (CRD validation ratcheting keeps it updatable), and is reported.
+    accepted, problems = accept_pools([pool("rev", "198.51.100.120-198.51.100.110")])
+    assert accepted == []
+    assert problems["rev"].reason == "InvalidSpec"
+    assert "range 198.51.100.120-198.51.100.110 is reversed" in problems["rev"].message
+    assert "write 198.51.100.110-198.51.100.120" in problems["rev"].message
