@@ -42,8 +42,9 @@ class SpeakerLease:
         if self.renewed_seconds_ago is None:
             return f"{self.node} (Lease never renewed)"
         return (
-            f"{self.node} (Lease not renewed for {self.renewed_seconds_ago:.0f} s: "
-            "its speaker is fenced, stopped or cut off from the API)"
+            f"{self.node} (Lease not renewed for {self.renewed_seconds_ago:.0f} s: its speaker "
+            "is fenced or stopped, or cut off from the API; in that last case it may still "
+            "answer, holding while its peers acknowledge it, see docs/availability.md)"
         )
 
 

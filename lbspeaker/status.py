@@ -32,8 +32,8 @@ from lbspeaker.l2.inputs import ready_endpoint_nodes
 # Written by the owning speaker 2 s after it took an IP (speaker.EVENT_SETTLE_SECONDS).
 ANNOUNCING_REASONS = {"L2Announcing", "L2InterfaceMissing"}
 NOT_REPORTED_YET = (
-    "has not reported yet: a speaker answers once its warm-up (one lease duration) is over and "
-    "records L2Announcing 2 s later"
+    "has not reported yet: a speaker answers once every peer counts it alive (or, without "
+    "heartbeats, after its warm-up of one lease duration) and records L2Announcing 2 s later"
 )
 
 

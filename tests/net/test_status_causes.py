@@ -155,6 +155,6 @@ def test_every_candidate_speaker_fenced_or_stopped_is_named(scene: Scene) -> Non
     assert "not announced: no live speaker on any candidate node: node3 (Lease not renewed for" in (
         line
     )
-    assert line.endswith("s: its speaker is fenced, stopped or cut off from the API)")
+    assert line.endswith("holding while its peers acknowledge it, see docs/availability.md)")
     # Once it renews again, status goes back to the owner's Event.
     scene.wait_status("nospeaker", lambda line: "node node3 announces 192.0.2.185" in line)

@@ -80,8 +80,9 @@ def test_every_candidate_speaker_is_gone_fenced_or_released() -> None:
     view = replace(HEALTHY, node_labels={**NODES, "node3": {}}, speakers=speakers)
     assert why_not_announced(VIP, None, view) == (
         "no live speaker on any candidate node: node1 (Lease not renewed for 12 s: its speaker "
-        "is fenced, stopped or cut off from the API), node2 (Lease released: its speaker shut "
-        "down), node3 (no speaker Lease)"
+        "is fenced or stopped, or cut off from the API; in that last case it may still answer, "
+        "holding while its peers acknowledge it, see docs/availability.md), node2 (Lease "
+        "released: its speaker shut down), node3 (no speaker Lease)"
     )
 
 
