@@ -105,6 +105,21 @@ def _start_speakers(lab: Lab) -> dict[str, subprocess.Popen[bytes]]:
     return speakers
 
 
+def _per_speaker(lab: Lab, sample: str) -> dict[str, float]:
+    """One metric sample (name with labels, as exposed) from every speaker's /metrics."""
+    values = {}
+    for node in lab.nodes:
+        url = f"http://{node.cp_ipv4}:{METRICS_PORT}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                text = response.read().decode()
+        except OSError:
+            continue
+        match = re.search(rf"^{re.escape(sample)} ([0-9.e+]+)$", text, re.M)
+        values[node.name] = float(match.group(1)) if match else 0.0
+    return values
+
+
 def _event_reasons(lab: Lab) -> None:
     reasons: dict[str, int] = {}
     for event in lab.core_api().list_namespaced_event("scale").items:
@@ -167,6 +182,9 @@ def main() -> None:
         wait_for(lambda: sum(owned().values()) == args.services, timeout=600, interval=0.5)
         converged = time.monotonic() - started
         counts = owned()
+        lost_at_convergence = _per_speaker(
+            lab, 'lbspeaker_l2_ownership_changes_total{change="lost"}'
+        )
         time.sleep(args.settle)  # start-up churn: Events of IPs that moved as peers warmed up
         writes_before = _apiserver_writes(lab)
         cpu_before = {n: _cpu_seconds(p.pid) for n, p in speakers.items()}
@@ -191,6 +209,20 @@ def main() -> None:
              f"{max(cpu.values()):.1f}"),
             ("speaker RSS MiB median / max", f"{statistics.median(rss.values()):.0f} / "
              f"{max(rss.values()):.0f}"),
+        ]  # fmt: skip
+        lost = _per_speaker(lab, 'lbspeaker_l2_ownership_changes_total{change="lost"}')
+        fenced = _per_speaker(lab, 'lbspeaker_l2_standing_changes_total{to="Fenced"}')
+        announcing = sum(
+            1 for e in lab.core_api().list_namespaced_event("scale").items
+            if e.reason == "L2Announcing"
+        )  # fmt: skip
+        rows += [
+            ("IPs lost per speaker, start-up / after", ", ".join(
+                f"{before:.0f}/{lost.get(n, 0) - before:.0f}"
+                for n in sorted(lost) if (before := lost_at_convergence.get(n, 0)) is not None)),
+            ("times a speaker fenced itself (all)", ", ".join(
+                f"{fenced.get(n, 0):.0f}" for n in sorted(lost))),
+            ("L2Announcing Events per IP", f"{announcing / args.services:.2f}"),
         ]  # fmt: skip
         for name, value in rows:
             print(f"{name:<44} {value}")

@@ -90,6 +90,8 @@ class Speaker:
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.discovery = client.DiscoveryV1Api(api_client)
+        # Ordered across restarts on one node; named in heartbeats and in the Lease.
+        self.incarnation = time.time_ns()
         # The Lease path has its own connection pool: renews and their echoes never wait
         # behind Event writes or a 10,000-Service list.
         self.leases = client.CoordinationV1Api(lease_api_client or api_client)
@@ -99,6 +101,7 @@ class Speaker:
             options.node,
             self.timing.lease_duration_seconds,
             request_timeout=self.timing.validity,
+            incarnation=self.incarnation,
         )
         self.events = EventRecorder(self.core, "speaker", options.node, KeyedWriter(2))
         self.announcer = Announcer()
@@ -136,9 +139,7 @@ class Speaker:
         self.unreported: dict[ipam.IPAddress, tuple[float, str, str, bool]] = {}
         self.expiry_renew_requested: float | None = None
         self.leases_synced = False
-        # Heartbeats: this process's incarnation (ordered across restarts on one node), what
-        # each peer last said, the nodes' addresses, and the key from the Secret.
-        self.incarnation = time.time_ns()
+        # Heartbeats: what each peer last said, the nodes' addresses, the key from the Secret.
         self.peer_views: dict[str, PeerView] = {}
         self.node_addresses: dict[str, str] = {}
         self.heartbeat_key: bytes | None = None

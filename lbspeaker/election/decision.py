@@ -52,6 +52,9 @@ class Judgement:
     listed: tuple[PeerRef, ...] = ()
     answerable_until: float | None = None
     cause: str = ""
+    agreed: bool = False
+    """While holding: every peer it counts alive was last heard counting alive exactly the
+    same nodes (itself included), so all compute the same owners and it may take new IPs."""
 
 
 @dataclass(frozen=True)
@@ -106,8 +109,8 @@ def _peer_alive(
     A peer whose Lease expired while we have been listening for less than `answer_silence`
     may be holding and not yet heard: alive. Its own authenticated word overrides its Lease in
     both directions. Gone: it said it
-    released (until its Lease changed again `admission_delay` ago: a new process that has not
-    told us about itself yet, which may serve after its warm-up), or it says it is fenced or not yet
+    released (until its Lease shows a newer process seen for `admission_delay`: one that has not
+    told us about itself yet may serve after its warm-up), or it says it is fenced or not yet
     confirmed in a heartbeat that echoes one of ours sent less than `answer_silence` ago (so
     the statement is that recent). Alive: it was heard answering (it may be holding through an
     API outage we do not share) or ready within `answer_silence`. Otherwise the Lease decides.
@@ -122,12 +125,11 @@ def _peer_alive(
         return True
     if view is not None and heartbeats is not None:
         if view.state is SpeakerState.RELEASED:
-            changed_at = observation.last_change_observed_at if observation else None
-            if (
-                changed_at is None
-                or view.stated_at >= changed_at
-                or now - changed_at < admission_delay
-            ):
+            # Gone, unless its Lease shows a newer process that has renewed for so long that
+            # it may serve after its warm-up without our hearing it.
+            newer = observation is not None and observation.incarnation > view.incarnation
+            seen_at = observation.incarnation_observed_at if observation else None
+            if not newer or seen_at is None or now - seen_at < admission_delay:
                 return False
         elif view.state in (SpeakerState.FENCED, SpeakerState.UNCONFIRMED):
             sent = heartbeats.sent.get(view.echoed_seq)
@@ -197,11 +199,12 @@ def judge(
             timing=timing,
         )
     answering = standing in (Standing.SERVING, Standing.HOLDING)
+    alive = alive_peers | (frozenset((own.node,)) if answering else frozenset())
     lease_valid = lease_standing in (Standing.SERVING, Standing.WARMING_UP)
     lease_until = own.valid_until(timing) if lease_valid else None
     return Judgement(
         standing=standing,
-        alive=alive_peers | (frozenset((own.node,)) if answering else frozenset()),
+        alive=alive,
         review_at=_review_at(
             own, standing, warm_up_seconds=warm_up_seconds, timing=timing, hold_until=hold_until
         ),
@@ -210,6 +213,7 @@ def judge(
         listed=_listed(alive_peers, views),
         answerable_until=_latest(lease_until, hold_until) if answering else None,
         cause=cause,
+        agreed=standing is Standing.HOLDING and _agreed(own.node, alive, views, now, timing),
     )
 
 
@@ -231,7 +235,7 @@ def assign(
     answering = judgement.standing in (Standing.SERVING, Standing.HOLDING)
     owners = {ip: owner(ip, alive.intersection(nodes)) for ip, nodes in candidates.items()}
     owned = frozenset(ip for ip, who in owners.items() if answering and who == node)
-    if judgement.standing is Standing.HOLDING:
+    if judgement.standing is Standing.HOLDING and not judgement.agreed:
         owned &= owned_before
     return Decision(judgement=judgement, owned=owned, owners=MappingProxyType(owners))
 
@@ -310,7 +314,7 @@ def _with_heartbeats(
         for node in alive_peers
         if node in views
         for ref in views[node].alive
-        if ref.node != own.node
+        if ref.node != own.node and not _known_stopped(ref, views.get(ref.node))
     )
     alive_peers |= gossip
     if own.answerable_until is None or now >= own.answerable_until:
@@ -330,6 +334,33 @@ def _with_heartbeats(
             (alive_peers),
         )
     return Standing.HOLDING, f"{cause}; every peer acknowledges us", hold_until, alive_peers
+
+
+def _agreed(
+    node: NodeName,
+    alive: frozenset[NodeName],
+    views: Mapping[NodeName, PeerView],
+    now: float,
+    timing: ElectionTiming,
+) -> bool:
+    """Whether every peer in `alive` was heard lately counting alive exactly `alive` too."""
+    for peer in alive - {node}:
+        view = views.get(peer)
+        if view is None or now - view.heard_at >= timing.answer_silence:
+            return False
+        if view.names_alive() | {peer} != alive:
+            return False
+    return True
+
+
+def _known_stopped(ref: PeerRef, view: PeerView | None) -> bool:
+    """Whether we heard that very process (or a later one) say it stopped: stale gossip. A
+    node known to the gossiper by Lease only (incarnation 0) may be a new process: counted."""
+    return (
+        view is not None
+        and view.state is SpeakerState.RELEASED
+        and 0 < ref.incarnation <= view.incarnation
+    )
 
 
 def _acknowledged_until(

@@ -12,7 +12,7 @@ watch thus never makes a live peer look expired; the observer's own lease lapses
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -34,6 +34,8 @@ class NodeLease:
     duration_seconds: int
     released: bool
     resource_version: str
+    incarnation: int = 0
+    """The speaker process that wrote it (heartbeats name it too); 0 if not written."""
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,10 @@ class LeaseObservation:
     released: bool
     resource_version: str | None = None
     """The version last seen; None once the Lease was seen deleted (a tombstone)."""
+    incarnation: int = 0
+    incarnation_observed_at: float | None = None
+    """When a write by this `incarnation` was first seen: how long a new process has been
+    renewing, which bounds when it may serve without being heard (see `decision`)."""
 
 
 def observe(
@@ -54,12 +60,17 @@ def observe(
     """The observation after seeing `lease` (from a watch event or a list) at `observed_at`."""
     if previous is not None and previous.resource_version == lease.resource_version:
         return previous  # a re-list or resync, not a write: the clock keeps running
+    same_process = previous is not None and previous.incarnation == lease.incarnation
     return LeaseObservation(
         node=lease.holder,
         last_change_observed_at=observed_at,
         duration_seconds=lease.duration_seconds,
         released=lease.released,
         resource_version=lease.resource_version,
+        incarnation=lease.incarnation,
+        incarnation_observed_at=(
+            previous.incarnation_observed_at if same_process and previous else observed_at
+        ),
     )
 
 
@@ -70,13 +81,7 @@ def observe_deletion(previous: LeaseObservation, observed_at: float) -> LeaseObs
     counts as alive until the tombstone expires like any Lease: keep it until then. A Lease
     deleted after its release stays released (its holder had already stopped).
     """
-    return LeaseObservation(
-        node=previous.node,
-        last_change_observed_at=observed_at,
-        duration_seconds=previous.duration_seconds,
-        released=previous.released,
-        resource_version=None,
-    )
+    return replace(previous, last_change_observed_at=observed_at, resource_version=None)
 
 
 class LeaseState(StrEnum):

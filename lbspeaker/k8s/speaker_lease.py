@@ -15,6 +15,7 @@ log = logging.getLogger(__name__)
 
 LEASE_PREFIX = "lbspeaker-speaker-"
 RELEASED_ANNOTATION = "lbspeaker.io/released"
+INCARNATION_ANNOTATION = "lbspeaker.io/incarnation"
 SPEAKER_LABELS = {"app.kubernetes.io/name": "lbspeaker", "app.kubernetes.io/component": "speaker"}
 SPEAKER_SELECTOR = ",".join(f"{k}={v}" for k, v in SPEAKER_LABELS.items())
 
@@ -35,7 +36,16 @@ def node_lease_from(lease: Any) -> NodeLease | None:
         duration_seconds=int(spec.lease_duration_seconds or 1),
         released=annotations.get(RELEASED_ANNOTATION) == "true",
         resource_version=str(lease.metadata.resource_version),
+        incarnation=_incarnation(annotations.get(INCARNATION_ANNOTATION)),
     )
+
+
+def _incarnation(text: str | None) -> int:
+    """The writer's incarnation; 0 when absent or not a number (an older speaker wrote it)."""
+    try:
+        return max(0, int(text or "0"))
+    except ValueError:
+        return 0
 
 
 class LeaseKeeper:
@@ -47,9 +57,12 @@ class LeaseKeeper:
         namespace: str,
         node: str,
         duration_seconds: int,
+        *,
         request_timeout: float | None = None,
+        incarnation: int = 0,
     ) -> None:
         self.api = api
+        self.incarnation = incarnation
         # A renew answered after the validity proves nothing; a hung request (a frozen API
         # server) must not hold the renewer thread past that.
         self.timeout: dict[str, Any] = (
@@ -70,7 +83,10 @@ class LeaseKeeper:
             name=lease_name(self.node),
             namespace=self.namespace,
             labels=dict(SPEAKER_LABELS),
-            annotations={RELEASED_ANNOTATION: "true" if released else "false"},
+            annotations={
+                RELEASED_ANNOTATION: "true" if released else "false",
+                INCARNATION_ANNOTATION: str(self.incarnation),
+            },
         )
         if self.current is not None:
             metadata.resource_version = self.current.metadata.resource_version

@@ -155,11 +155,18 @@ class Peer:
     heard_ago: float = 0.05
     acked_seq_ago: float | None = 0.15  # send age of our heartbeat it acknowledged last
     lists_us: bool = True
+    also_lists: tuple[str, ...] = ()
     stated_before_lease: bool = False
+    lease_incarnation: int = 5  # the process that wrote its Lease (its heartbeats say 5)
+    lease_incarnation_ago: float = 60.0  # since its first write was seen
 
     def observation(self) -> LeaseObservation:
         changed = NOW - (self.lease_ago if self.lease_ago is not None else 60.0)
-        return LeaseObservation(self.node, changed, 3, False)
+        return LeaseObservation(
+            self.node, changed, 3, False,
+            incarnation=self.lease_incarnation,
+            incarnation_observed_at=NOW - self.lease_incarnation_ago,
+        )  # fmt: skip
 
     def view(self, sent: dict[float, int]) -> PeerView | None:
         if self.said is None:
@@ -176,7 +183,10 @@ class Peer:
             stated_at=stated,
             answering_heard_at=heard if self.said.answering else None,
             echoed_seq=0 if self.acked_seq_ago is None else sent[self.acked_seq_ago],
-            alive=frozenset({PeerRef("node1", ME, 1)} if self.lists_us else set()),
+            alive=frozenset(
+                ({PeerRef("node1", ME, 1)} if self.lists_us else set())
+                | {PeerRef(node, 5, 1) for node in self.also_lists}
+            ),
         )
 
 
@@ -220,7 +230,7 @@ CASES = [
     Case("API away for everyone: the Lease lapsed, both peers acknowledge recent heartbeats "
          "-> holds what it owned", renewed_ago=LAPSED,
          peers=(Peer("node2", lease_ago=LAPSED), Peer("node3", lease_ago=LAPSED)),
-         standing=Standing.HOLDING, gains=False),
+         standing=Standing.HOLDING),
     Case("a peer's last acknowledgement is of a heartbeat sent 0.55 s ago (window 0.5 s) "
          "-> fenced", renewed_ago=LAPSED, peers=(Peer("node2"), Peer("node3", acked_seq_ago=0.55)),
          standing=Standing.FENCED, alive=frozenset({"node2", "node3"})),
@@ -244,13 +254,18 @@ CASES = [
     Case("a peer that said it released is gone before its Lease shows it",
          peers=(Peer("node2", said=SpeakerState.RELEASED, heard_ago=0.1), Peer("node3")),
          alive=frozenset({"node1", "node3"})),
-    Case("... until a new process wrote its Lease and did not tell us otherwise for 3.4 s "
-         "(6 s warm-up without acknowledgements, less the 2.5 s validity and a margin)",
-         peers=(Peer("node2", said=SpeakerState.RELEASED, heard_ago=5.0, lease_ago=3.5,
-                     stated_before_lease=True), Peer("node3"))),
+    Case("... until its Lease shows a newer process, seen renewing for 3.4 s without telling us "
+         "otherwise (6 s warm-up without acknowledgements, less the 2.5 s validity and a margin)",
+         peers=(Peer("node2", said=SpeakerState.RELEASED, heard_ago=5.0, lease_ago=0.5,
+                     lease_incarnation=6, lease_incarnation_ago=3.5), Peer("node3"))),
     Case("... but not sooner: the new process will say it is ready",
-         peers=(Peer("node2", said=SpeakerState.RELEASED, heard_ago=5.0, lease_ago=3.3,
-                     stated_before_lease=True), Peer("node3")),
+         peers=(Peer("node2", said=SpeakerState.RELEASED, heard_ago=5.0, lease_ago=0.5,
+                     lease_incarnation=6, lease_incarnation_ago=3.3), Peer("node3")),
+         alive=frozenset({"node1", "node3"})),
+    Case("... and a Lease still written by the process that released changes nothing (a renew "
+         "in flight at its shutdown)",
+         peers=(Peer("node2", said=SpeakerState.RELEASED, heard_ago=5.0, lease_ago=0.5,
+                     lease_incarnation=5), Peer("node3")),
          alive=frozenset({"node1", "node3"})),
     Case("a new tenure whose view is complete and which every peer lists serves at once",
          tenure_age=0.2, renewed_ago=0.1, answerable_for=None),
@@ -288,16 +303,20 @@ def test_decisions_with_heartbeats(case: Case) -> None:
         assert not owned
 
 
-def test_a_hold_takes_nothing_new() -> None:
-    """A holder whose peer released keeps what it had; the released peer's IPs wait for the API
-    (a decision made from a frozen view must not add claims)."""
-    case = Case("", renewed_ago=LAPSED,
-                peers=(Peer("node2", said=SpeakerState.RELEASED, heard_ago=0.1),
-                       Peer("node3")))  # fmt: skip
+def test_a_holder_takes_a_released_peers_ips_only_when_its_peers_agree() -> None:
+    """Holders decide from frozen Lease views; they take new IPs (here, node2 released) only
+    while every peer they count alive counts alive exactly the same nodes: then all compute the
+    same owners. A peer still listing node2 blocks it."""
     before = owned_by("node1", set(NODES))
-    standing, owned, alive = case.decide(frozenset(before))
-    assert standing is Standing.HOLDING and "node2" not in alive
-    assert owned == frozenset(before)
+    for also, gains in (((), True), (("node2",), False)):
+        case = Case("", renewed_ago=LAPSED,
+                    peers=(Peer("node2", said=SpeakerState.RELEASED, heard_ago=0.1),
+                           Peer("node3", also_lists=also)))  # fmt: skip
+        standing, owned, alive = case.decide(frozenset(before))
+        assert standing is Standing.HOLDING and alive == {"node1", "node3"}
+        expected = owned_by("node1", {"node1", "node3"})
+        assert owned == (expected if gains else expected & before)
+        assert (owned > frozenset(before)) is gains
 
 
 def owned_by(node: str, alive: set[str]) -> set[IPAddress]:

@@ -179,9 +179,16 @@ class Speaker:
             self._release_if_due(at)
             if write.node != node:
                 local_at = history.local(node, at)
+                previous = self.peers.get(write.node)
+                incarnation = write.process + 1
+                same = previous is not None and previous.incarnation == incarnation
                 self.peers[write.node] = LeaseObservation(
-                    write.node, local_at, DURATION, write.released
-                )
+                    write.node, local_at, DURATION, write.released,
+                    incarnation=incarnation,
+                    incarnation_observed_at=(
+                        previous.incarnation_observed_at if same and previous else local_at
+                    ),
+                )  # fmt: skip
             elif write.process == self.process.index and not write.released:
                 self.own = self.own.renew_confirmed(
                     history.local(node, write.sent), history.local(node, at), TIMING
@@ -525,23 +532,28 @@ def test_with_heartbeats_no_two_speakers_ever_claim_the_same_ip(
 
 
 def outage_history(
-    renews_lost: tuple[float, float], cut: dict[tuple[str, str], tuple[float, float]]
+    renews_lost: tuple[float, float],
+    cut: dict[tuple[str, str], tuple[float, float]],
+    releases: dict[str, float] | None = None,
 ) -> tuple[History, Network]:
     """Three speakers renewing every second for 30 s, every renew sent in `renews_lost` lost
-    (the API is away for everyone), heartbeats 5 ms, `cut` directions cut for a while."""
+    (the API is away for everyone), heartbeats 5 ms, `cut` directions cut for a while, and
+    `releases`: when a speaker shuts down (its writes then fail like everyone's)."""
     writes = sorted(
         (
             Write(node, 0, sent + shift, sent + shift + 0.01, released=False)
             for node, shift in (("n1", 0.0), ("n2", 0.3), ("n3", 0.6))
             for sent in range(30)
             if not renews_lost[0] <= sent + shift < renews_lost[1]
+            # a speaker exits after releasing: no more writes from it
+            and sent + shift < (releases or {}).get(node, math.inf)
         ),
         key=lambda write: write.commit,
     )
     names = ("n1", "n2", "n3")
     history = History(
         clocks={"n1": (-5e5, 1.0), "n2": (0.0, 1.00005), "n3": (7e5, 0.99995)},
-        processes=[Process(node, 0, 0.0, math.inf, None) for node in names],
+        processes=[Process(node, 0, 0.0, math.inf, (releases or {}).get(node)) for node in names],
         writes=writes,
         delivered={name: [write.commit + 0.01 for write in writes] for name in names},
         candidates={ip: frozenset(names) for ip in IPS},
@@ -567,6 +579,18 @@ def test_through_an_api_outage_for_everyone_every_ip_stays_claimed() -> None:
             assert sorted(ip for ips in owned.values() for ip in ips) == IPS, now
         held |= 12.0 <= now <= 19.0 and all(owned.values())
     assert held
+
+
+def test_holders_that_agree_take_over_a_speaker_that_shuts_down_during_the_outage() -> None:
+    """n3 shuts down at 12 s while the API is away (8-24 s): its heartbeats say so, n1 and n2
+    count the same nodes alive, so both compute the same owners and take its IPs."""
+    history, network = outage_history((8.0, 24.0), {}, releases={"n3": 12.0})
+    for now, owned in heartbeat_claims(history, network):
+        for (a, mine), (b, theirs) in combinations(owned.items(), 2):
+            assert not mine & theirs, (a, b, now)
+        if 12.5 <= now <= 23.0:
+            assert not owned["n3"]
+            assert sorted(ip for ips in owned.values() for ip in ips) == IPS, now
 
 
 def test_a_holder_cut_off_from_one_peer_stops_and_nobody_takes_its_ips_until_the_api_returns() -> (
