@@ -95,11 +95,14 @@ add three rules, all in `decision.judge`:
    do not share. A speaker that has listened for less than `answer_silence` calls no expired
    peer silent.
 3. Hold. A speaker whose Lease lapsed (no renew confirmed for the validity) keeps answering,
-   HOLDING, for exactly the IPs it owned, while (a) each decision finds the previous right to
-   answer still running (`OwnLease.answerable_until`: a hold never restarts after a gap), and
-   (b) every peer it counts alive, including nodes its peers list that it does not know, has
+   HOLDING, for the IPs it owned, while (a) each decision finds the previous right to answer
+   still running (`OwnLease.answerable_until`: a hold never restarts after a gap), and (b)
+   every peer it counts alive, including nodes its peers list that it does not know, has
    acknowledged a heartbeat it sent while answering less than `hold_ack_window` = 0.5 s ago.
-   A tenure continues through a hold: when renews confirm again it is SERVING, no warm-up.
+   It takes a new IP (a released peer's) only while every peer it counts alive was last heard
+   counting alive exactly the same nodes (`Judgement.agreed`): Lease views are frozen, so only
+   that agreement makes every holder compute the same owner. A tenure continues through a
+   hold: when renews confirm again it is SERVING, no warm-up.
 4. Joins on acknowledgement. A new tenure serves as soon as its view is complete through the
    tenure's start (a renew sent after its first confirmation is confirmed) and every peer that
    answers or may start to (Lease valid or heard within `answer_silence`, not released: joiners
@@ -124,6 +127,10 @@ Why no split. Say H ranks above L for X and both claim at t.
   H. The remaining case is window 1 below.
 - Two joiners that become ready together: each is heard by the other (READY), so each waits
   for the other's listing, and their listings are of decisions that count both alive.
+- Two holders that both take a released peer's IP X: each saw every peer it counts alive
+  count alive exactly its own set. If their sets were equal they computed the same owner; if
+  not, the one whose set changed last saw the other's older listing differ from its own and
+  took nothing new (a holder only loses IPs when its set changes without agreement).
 tests/unit/test_election_safety.py simulates these: Lease histories as before plus heartbeats
 with per-direction delay, loss, cuts, and speakers that go mute while still deciding; a
 history it found (two joiners each skipping the other) is pinned there as a regression.
@@ -140,10 +147,10 @@ When two nodes may answer (each measured or tested)
 What it does not cover
 - A dead or cut-off node's IPs still move only when its Lease expires: 3.5 s plus detection
   after a node is lost or frozen. A killed speaker process is seen at once (rule 1, exit watch).
-- While holding, a speaker takes nothing new: an IP whose owner stops during an API outage
-  waits for the API. A speaker that dies during an outage ends the hold of every speaker that
-  counted it alive (they lack its acknowledgement) once `hold_ack_window` passes: they fence
-  and stay dark until the API returns (rule 1 helps only for a process exit it sees).
+- A speaker that dies during an outage without being seen to exit (its node lost or frozen)
+  ends the hold of every speaker that counted it alive (they lack its acknowledgement) once
+  `hold_ack_window` passes: they fence and stay dark until the API returns. One seen to exit
+  or to release is dropped from everyone's alive set, and its IPs move once holders agree.
 - A single speaker holds through any outage (it needs nobody's acknowledgement).
 - Heartbeats need the nodes to reach each other on UDP and TCP port 7474 (`--heartbeat-port`);
   without the Secret, or with the port blocked both ways, the Lease rule alone applies (2W
