@@ -59,7 +59,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     from urllib3.exceptions import HTTPError
 
     from lbspeaker import status
-    from lbspeaker.controller import load_client
+    from lbspeaker.k8s.client import load_client
 
     try:
         print(status.render(load_client(args.kubeconfig), args.namespace))

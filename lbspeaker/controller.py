@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 from kubernetes.leaderelection import electionconfig, leaderelection
 from kubernetes.leaderelection.resourcelock.leaselock import LeaseLock
 from prometheus_client import Counter, Gauge
@@ -25,6 +25,7 @@ from prometheus_client import Counter, Gauge
 from lbspeaker import advertised_pools, ipam
 from lbspeaker.api.kinds import API_VERSION, GROUP, IP_ADDRESS_POOL, VERSION
 from lbspeaker.k8s import translate
+from lbspeaker.k8s.client import load_client
 from lbspeaker.k8s.events import EventRecorder, custom_reference, service_reference
 from lbspeaker.k8s.pool_status import PoolStatusWriter, accept_pools
 from lbspeaker.k8s.watch import ResourceWatch, WatchEvent
@@ -436,15 +437,6 @@ def release_lease(api_client: client.ApiClient, options: ControllerOptions) -> N
             log.info("released leadership identity=%s", options.identity)
     except Exception as error:  # shutting down: the Lease will expire anyway
         log.warning("could not release the leader lease error=%s", error)
-
-
-def load_client(kubeconfig: str | None) -> client.ApiClient:
-    """In-cluster credentials when running in a Pod, else the given or default kubeconfig."""
-    if kubeconfig is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-        config.load_incluster_config()
-    else:
-        config.load_kube_config(config_file=kubeconfig)
-    return client.ApiClient()
 
 
 def run(

@@ -29,13 +29,13 @@ from lbspeaker import election, ipam
 from lbspeaker.api.kinds import GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSION
 from lbspeaker.bgp.runner import BGPInputs, BGPMode
 from lbspeaker.bgp.watches import bgp_watches
-from lbspeaker.controller import load_client
 from lbspeaker.election.decision import Heartbeats, Judgement
 from lbspeaker.election.heartbeat import Heartbeat, SpeakerState
 from lbspeaker.election.leases import LeaseObservation, observe, observe_deletion
 from lbspeaker.election.own_lease import OwnLease
 from lbspeaker.election.peers import PeerView, exited, receive
 from lbspeaker.election.timing import ElectionTiming
+from lbspeaker.k8s.client import load_client
 from lbspeaker.k8s.events import EventRecorder
 from lbspeaker.k8s.pool_status import accept_pools, accepted_in_status
 from lbspeaker.k8s.speaker_lease import SPEAKER_SELECTOR, LeaseKeeper, node_lease_from
