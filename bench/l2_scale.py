@@ -34,11 +34,6 @@ METRICS_PORT = 7473
 WINDOW = 20.0
 
 
-def _metric(text: str, name: str) -> float:
-    match = re.search(rf"^{name} ([0-9.e+]+)$", text, re.M)
-    return float(match.group(1)) if match else 0.0
-
-
 def _cpu_seconds(pid: int) -> float:
     with open(f"/proc/{pid}/stat") as stat:
         fields = stat.read().rsplit(")", 1)[1].split()
@@ -168,16 +163,7 @@ def main() -> None:
         speakers.update(_start_speakers(lab))
 
         def owned() -> dict[str, float]:
-            counts = {}
-            for node in lab.nodes:
-                url = f"http://{node.cp_ipv4}:{METRICS_PORT}/metrics"
-                try:
-                    with urllib.request.urlopen(url, timeout=2) as response:
-                        text = response.read().decode()
-                except OSError:
-                    continue
-                counts[node.name] = _metric(text, "lbspeaker_l2_owned_ips")
-            return counts
+            return _per_speaker(lab, "lbspeaker_l2_owned_ips")
 
         wait_for(lambda: sum(owned().values()) == args.services, timeout=600, interval=0.5)
         converged = time.monotonic() - started

@@ -65,6 +65,21 @@ def assert_answered_once_throughout(results: dict[IPv4Address, Availability]) ->
         assert seen.unanswered_rounds <= seen.rounds // 5, f"{vip} went dark: {seen}"
 
 
+def dropping(l2: L2Setup, node: str, rules: list[list[str]]) -> None:
+    """Drops what `rules` match in the node's namespace for FAULT_SECONDS, then lets it pass
+    again (the rules go with the namespace too, should the test die meanwhile)."""
+    host = l2.lab.topology.node(node)
+    added: list[list[str]] = []
+    try:
+        for rule in rules:
+            l2.lab.exec_in(host, ["iptables", "-I", *rule])
+            added.append(rule)
+        time.sleep(FAULT_SECONDS)
+    finally:
+        for rule in added:
+            l2.lab.exec_in(host, ["iptables", "-D", *rule])
+
+
 def test_vips_keep_answering_while_the_apiserver_is_frozen(
     setup: tuple[L2Setup, ARPProbe],
 ) -> None:
@@ -106,17 +121,8 @@ def test_a_speaker_cut_off_from_the_api_keeps_its_vips_while_its_peers_hear_it(
     l2, probe = setup
     owner = l2.owner_of(probe, VIPS[0])
     assert owner is not None
-    host = l2.lab.topology.node(owner)
-    rule = ["OUTPUT", "-d", str(l2.lab.topology.apiserver_ip), "-j", "DROP"]
-
-    def cut() -> None:
-        l2.lab.exec_in(host, ["iptables", "-I", *rule])
-        try:
-            time.sleep(FAULT_SECONDS)
-        finally:
-            l2.lab.exec_in(host, ["iptables", "-D", *rule])
-
-    results = observe(setup, cut)
+    rules = [["OUTPUT", "-d", str(l2.lab.topology.apiserver_ip), "-j", "DROP"]]
+    results = observe(setup, lambda: dropping(l2, owner, rules))
     assert_answered_once_throughout(results)
     assert l2.owner_of(probe, VIPS[0]) == owner  # nobody took it over
 
@@ -129,22 +135,11 @@ def test_a_speaker_cut_off_from_its_peers_but_not_the_api_changes_nothing(
     l2, probe = setup
     owner = l2.owner_of(probe, VIPS[0])
     assert owner is not None
-    host = l2.lab.topology.node(owner)
     rules = [
         ["INPUT", "-p", "udp", "--dport", "7474", "-j", "DROP"],
         ["OUTPUT", "-p", "udp", "--dport", "7474", "-j", "DROP"],
     ]
-
-    def cut() -> None:
-        for rule in rules:
-            l2.lab.exec_in(host, ["iptables", "-I", *rule])
-        try:
-            time.sleep(FAULT_SECONDS)
-        finally:
-            for rule in rules:
-                l2.lab.exec_in(host, ["iptables", "-D", *rule])
-
-    assert_answered_once_throughout(observe(setup, cut))
+    assert_answered_once_throughout(observe(setup, lambda: dropping(l2, owner, rules)))
 
 
 def test_a_killed_speaker_is_taken_over_and_takes_back_its_share(
