@@ -484,8 +484,6 @@ class Speaker:
             judgement.answerable_until if judgement.state.answering else now
         )
         self._standing_changed(judgement)
-        if self.link is not None:
-            self.link.publish(Publication(judgement.state, self.own.tenure, judgement.listed))
         STANDING.set(1 if judgement.state.answering else 0)
         if self.standing == "Serving" and self.leases_synced:
             # Our view of who is alive is valid while we serve: the entries of speakers that
@@ -499,6 +497,7 @@ class Speaker:
             or previous is None
             or previous.alive != judgement.alive
             or previous.standing is not judgement.standing
+            or previous.agreed != judgement.agreed
             or self.assigned_candidates_version != self.candidates_version
         ):
             self.assigned_candidates_version = self.candidates_version
@@ -512,8 +511,10 @@ class Speaker:
             if decision.owned != self.owned or self.reannounce:
                 self.reannounce = False
                 self._apply(decision.owned, now)
-                if self.link is not None:
-                    self.link.send_now()
+        if self.link is not None:
+            # Only now, with the decision applied: a peer listed here may start answering the
+            # IPs we just stopped answering, and our word "fenced" must follow our stopping.
+            self.link.publish(Publication(judgement.state, self.own.tenure, judgement.listed))
         self._report_settled(now)
         renew_at = judgement.expiry_renew_at
         if renew_at is not None and renew_at <= now:
