@@ -111,9 +111,6 @@ class HeartbeatLink:
         with self.lock:
             return dict(self.sent)
 
-    def send_now(self) -> None:
-        self.wake.set()
-
     def close(self) -> None:
         """Stops the threads; the socket stays bound until the process exits (see above)."""
         self.stop.set()
