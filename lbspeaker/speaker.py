@@ -143,6 +143,7 @@ class Speaker:
         self.peer_views: dict[str, PeerView] = {}
         self.node_addresses: dict[str, str] = {}
         self.heartbeat_key: bytes | None = None
+        self.listening_since = float("inf")
         self.link: HeartbeatLink | None = None
         self.exit_watch: ExitWatch | None = None
         self.judgement: Judgement | None = None
@@ -369,6 +370,10 @@ class Speaker:
             return
         if key != self.heartbeat_key:
             log.info("heartbeat key loaded node=%s", self.options.node)
+            if self.heartbeat_key is None:
+                # Heartbeats are heard (authenticated) from now on: silence means something
+                # only after answer_silence has passed since.
+                self.listening_since = time.monotonic()
             self.heartbeat_key = key
 
     def _configuration_event(
@@ -473,7 +478,12 @@ class Speaker:
         now = time.monotonic()
         heartbeats = None
         if self.link is not None and self.heartbeat_key is not None:
-            heartbeats = Heartbeats(self.incarnation, self.peer_views, self.link.sent_recently())
+            heartbeats = Heartbeats(
+                self.incarnation,
+                self.peer_views,
+                self.link.sent_recently(),
+                listening_since=self.listening_since,
+            )
         judgement = election.judge(
             now, self.own, self.observations.values(), self.timing, heartbeats
         )
