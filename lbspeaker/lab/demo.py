@@ -122,9 +122,9 @@ def _start_speaker(lab: Lab, node: Host, kubeconfig: Path) -> None:
 
 
 def _serving(lab: Lab, node: Host) -> bool:
-    """Whether the node's speaker logged its last lease standing change as Serving."""
+    """Whether the node's speaker logged its last standing change as Serving."""
     log = lab.directory / f"speaker-{node.name}.log"
-    changes = re.findall(r"lease standing node=\S+ from=\S+ to=(\S+)", log.read_text())
+    changes = re.findall(r"standing node=\S+ from=\S+ to=(\S+)", log.read_text())
     return bool(changes) and changes[-1] == "Serving"
 
 
@@ -203,8 +203,8 @@ def run(args: argparse.Namespace) -> int:
         # A speaker still warming up would take its share of the VIPs later, mid-demo.
         wait_for(lambda: all(_serving(lab, node) for node in lab.nodes), timeout=120)
     except TimeoutError:
-        return _fail("a speaker did not reach lease standing Serving", f"see {lab.directory}")
-    print("  every speaker holds its Lease and has warmed up (lease standing Serving)")
+        return _fail("a speaker did not reach standing Serving", f"see {lab.directory}")
+    print("  every speaker holds its Lease and its peers count it alive (standing Serving)")
     _step(4, f"creating pool demo-lan ({VIP_POOL}), an L2Advertisement and Service demo/web")
     apply = lab.kubectl("apply", "-f", "-", check=False, stdin=EXAMPLE)
     print(apply.stdout, end="")
