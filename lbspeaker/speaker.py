@@ -31,7 +31,12 @@ from lbspeaker.bgp.runner import BGPInputs, BGPMode
 from lbspeaker.bgp.watches import bgp_watches
 from lbspeaker.election.decision import Heartbeats, Judgement
 from lbspeaker.election.heartbeat import Heartbeat, SpeakerState
-from lbspeaker.election.leases import LeaseObservation, observe, observe_deletion
+from lbspeaker.election.leases import (
+    LeaseObservation,
+    alive_nodes,
+    observe,
+    observe_deletion,
+)
 from lbspeaker.election.own_lease import OwnLease
 from lbspeaker.election.peers import PeerView, exited, receive
 from lbspeaker.election.timing import ElectionTiming
@@ -498,7 +503,12 @@ class Speaker:
         if self.standing == "Serving" and self.leases_synced:
             # Our view of who is alive is valid while we serve: the entries of speakers that
             # are gone would otherwise claim Established sessions forever.
-            self.bgp.prune_gone_nodes(judgement.alive)
+            # Speakers whose Lease is live exist, alive for ownership or not yet (a joining
+            # peer's sessions are real): only the others are gone.
+            self.bgp.prune_gone_nodes(
+                judgement.alive
+                | alive_nodes(self.observations.values(), self.own.renewed_at, self.timing)
+            )
         previous, self.judgement = self.judgement, judgement
         # Owners change only with the alive set, the standing or the candidates: heartbeats
         # arrive twenty times a second, and assigning 10,000 IPs takes tens of milliseconds.

@@ -110,7 +110,7 @@ class L2Setup:
         return out.stdout.strip()
 
     def log_path(self, node: str) -> Path:
-        return self.lab.directory / f"speaker-{node}.log"
+        return self.lab.directory / f"{self.name}-speaker-{node}.log"
 
     def start_speaker(self, node: str) -> None:
         host = self.lab.topology.node(node)

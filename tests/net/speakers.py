@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 from lbspeaker.lab import processes
 from lbspeaker.lab.deploy import in_namespace, speaker_command
-from lbspeaker.lab.lab import Lab
+from lbspeaker.lab.lab import Lab, wait_for
 from lbspeaker.lab.topology import Host
+
+STARTED_MARK = "--- speaker started by the test ---\n"
 
 
 class Speakers:
@@ -21,8 +24,25 @@ class Speakers:
         self.metrics_port = metrics_port  # each node namespace has its own ports
         self.running: dict[str, subprocess.Popen[bytes]] = {}
 
+    def log_path(self, node: str) -> Path:
+        return self.lab.directory / f"{self.log_prefix}-{node}.log"
+
+    def wait_all_serving(self, timeout: float = 60.0) -> None:
+        """Until every running speaker logged Serving last: tests then start from settled
+        ownership (a speaker that joins later takes the IPs it wins, which moves them)."""
+
+        def serving(node: str) -> bool:
+            found = re.findall(
+                r"standing node=\S+ from=\S+ to=(\S+)", self.log_path(node).read_text()
+            )
+            return bool(found) and found[-1] == "Serving"
+
+        wait_for(lambda: all(serving(node) for node in self.running), timeout=timeout)
+
     def start(self, node: Host) -> None:
-        log = self.lab.directory / f"{self.log_prefix}-{node.name}.log"
+        log = self.log_path(node.name)
+        with open(log, "a") as text:
+            text.write(STARTED_MARK)
         self.running[node.name] = subprocess.Popen(
             in_namespace(
                 node, speaker_command(node, self.lab.kubeconfig, metrics_port=self.metrics_port)

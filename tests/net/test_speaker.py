@@ -48,6 +48,7 @@ def l2(crds: Lab) -> Iterator[tuple[Lab, Speakers, str]]:
     for node in crds.nodes:
         speakers.start(node)
     try:
+        speakers.wait_all_serving()
         yield crds, speakers, namespace
     finally:
         speakers.stop_all()
