@@ -81,13 +81,16 @@ Heartbeats: serving through API outages, joining without a warm-up
 With the Secret `lbspeaker-heartbeat` present, every speaker sends each node a heartbeat
 (`heartbeat.Heartbeat`, UDP, HMAC-SHA256) every `heartbeat_interval` = 0.1 s and at once on a
 change: its state (`SpeakerState`), its tenure, the peers its applied decision counts alive
-("lists"), and the highest seq it received from the destination (an acknowledgement). The Lease
-stays the authority for membership and for speakers that cannot hear each other; heartbeats
-add three rules, all in `decision.judge`:
+("lists", sent only once the decision is applied), and the highest seq it received from the
+destination (an acknowledgement). The Lease stays the authority for membership and for
+speakers that cannot hear each other; heartbeats add these rules, the first four in
+`decision.judge`:
 
 1. A peer's own word. A peer that said it released, or whose process was seen to exit (its
-   kernel closed our TCP connection to it, `l2.exit_watch`), is gone at once (until its Lease
-   changed again `admission_delay` ago: a new process). A peer that says it is fenced or not
+   kernel closed our TCP connection to it, `l2.exit_watch`), is gone at once, until a newer
+   process speaks or its Lease (which names its writer's incarnation) shows a newer process
+   seen for `admission_delay`, so that one never heard still counts before its 2W fallback
+   can end (2W - V - margin = 3.4 s). A peer that says it is fenced or not
    yet confirmed, in a heartbeat echoing one of ours sent less than `answer_silence` = 1 s ago
    (so the statement is that recent), is not answering: its IPs go to the others now.
 2. Peers heard answering are alive. A peer whose Lease expired but that was heard SERVING or
