@@ -176,8 +176,10 @@ class Speaker:
                 self.leases.list_namespaced_lease,
                 put,
                 stop,
-                # Renews confirm only through this watch: back within a second of the API.
+                # Renews confirm only through this watch: back within a second of the API, and
+                # never stuck on a dead connection (every speaker writes once a second).
                 max_backoff=1.0,
+                read_timeout=max(5.0, 3 * self.timing.renew_interval),
                 namespace=ns,
                 label_selector=SPEAKER_SELECTOR,
             ),

@@ -90,12 +90,15 @@ speakers that cannot hear each other; heartbeats add these rules, the first four
    kernel closed our TCP connection to it, `l2.exit_watch`), is gone at once, until a newer
    process speaks or its Lease (which names its writer's incarnation) shows a newer process
    seen for `admission_delay`, so that one never heard still counts before its 2W fallback
-   can end (2W - V - margin = 3.4 s). A peer that says it is fenced or not
-   yet confirmed, in a heartbeat echoing one of ours sent less than `answer_silence` = 1 s ago
-   (so the statement is that recent), is not answering: its IPs go to the others now.
+   can end (2W - V - margin = 3.4 s). A peer that says it is fenced, or that it has just
+   started (no tenure yet), in a heartbeat echoing one of ours sent less than
+   `answer_silence` = 1 s ago (so the statement is that recent), is not answering and can
+   answer again only in a new tenure, which needs a new listing from us: its IPs go to the
+   others now. (A tenure still completing its view is not excluded: it may serve on a listing
+   we gave; the randomised simulation found the split that excluding it allowed.)
 2. Peers heard answering are alive. A peer whose Lease expired but that was heard SERVING or
-   HOLDING within `answer_silence` (or READY) is alive: it may be holding through an outage we
-   do not share. A speaker that has listened for less than `answer_silence` calls no expired
+   HOLDING within `answer_silence` (or joining: READY, or a tenure completing its view) is
+   alive: it may be holding through an outage we do not share. A speaker that has listened for less than `answer_silence` calls no expired
    peer silent.
 3. Hold. A speaker whose Lease lapsed (no renew confirmed for the validity) keeps answering,
    HOLDING, for the IPs it owned, while (a) each decision finds the previous right to answer

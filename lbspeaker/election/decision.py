@@ -131,7 +131,12 @@ def _peer_alive(
             seen_at = observation.incarnation_observed_at if observation else None
             if not newer or seen_at is None or now - seen_at < admission_delay:
                 return False
-        elif view.state in (SpeakerState.FENCED, SpeakerState.UNCONFIRMED):
+        elif view.state is SpeakerState.FENCED or (
+            view.state is SpeakerState.UNCONFIRMED and view.tenure == 0
+        ):
+            # Not answering, and it can answer again only in a new tenure, which needs a new
+            # listing from us. (A tenure that is still completing its view may serve on a
+            # listing we already gave: that peer stays alive, below.)
             sent = heartbeats.sent.get(view.echoed_seq)
             if sent is not None and now - sent[0] < timing.answer_silence:
                 return False
@@ -139,7 +144,10 @@ def _peer_alive(
             now - view.answering_heard_at < timing.answer_silence
         ):
             return True
-        if view.state is SpeakerState.READY and now - view.heard_at < timing.answer_silence:
+        joining = view.state is SpeakerState.READY or (
+            view.state is SpeakerState.UNCONFIRMED and view.tenure > 0
+        )
+        if joining and now - view.heard_at < timing.answer_silence:
             return True
     return state is LeaseState.VALID
 

@@ -310,9 +310,13 @@ def test_a_speaker_may_write_only_its_own_nodes_lease(flow: Flow) -> None:
 
     eventually("both speakers hold their Leases", lambda: {mine, other} <= holders())
     own = leases.read_namespaced_lease(f"{SPEAKER}-{mine}", INSTALL_NAMESPACE)
+    # Unconditional writes: the speakers renew every second, and a stale resourceVersion
+    # would be refused with 409 before the policy is asked.
+    own.metadata.resource_version = None
     leases.replace_namespaced_lease(own.metadata.name, INSTALL_NAMESPACE, own, dry_run="All")
 
     taken = leases.read_namespaced_lease(f"{SPEAKER}-{other}", INSTALL_NAMESPACE)
+    taken.metadata.resource_version = None
     taken.spec.holder_identity = mine
     refused(
         lambda: leases.replace_namespaced_lease(

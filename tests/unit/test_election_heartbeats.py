@@ -157,6 +157,7 @@ class Peer:
     lists_us: bool = True
     also_lists: tuple[str, ...] = ()
     stated_before_lease: bool = False
+    tenure: int = 1  # its heartbeats' tenure (0: no tenure yet, a process just started)
     lease_incarnation: int = 5  # the process that wrote its Lease (its heartbeats say 5)
     lease_incarnation_ago: float = 60.0  # since its first write was seen
 
@@ -177,7 +178,7 @@ class Peer:
             node=self.node,
             incarnation=5,
             seq=100,
-            tenure=1,
+            tenure=self.tenure,
             state=self.said,
             heard_at=heard,
             stated_at=stated,
@@ -278,11 +279,15 @@ CASES = [
     Case("a young tenure that serves already keeps serving when a new peer appears that does "
          "not list it yet (the newcomer asks it before claiming)", tenure_age=1.0,
          peers=(Peer("node2"), Peer("node3", said=SpeakerState.READY, lists_us=False))),
-    Case("a peer that is itself not yet confirmed must list us too (two joiners that each "
-         "skipped the other would both claim), though its IPs are ours once we serve",
-         tenure_age=0.2, renewed_ago=0.1, answerable_for=None,
+    Case("a peer whose tenure is still completing its view must list us too (two joiners "
+         "that each skipped the other would both claim), and stays alive: it may serve on a "
+         "listing we gave", tenure_age=0.2, renewed_ago=0.1, answerable_for=None,
          peers=(Peer("node2"), Peer("node3", said=SpeakerState.UNCONFIRMED, lists_us=False)),
-         standing=Standing.WARMING_UP, alive=frozenset({"node2"})),
+         standing=Standing.WARMING_UP, alive=frozenset({"node2", "node3"})),
+    Case("a peer that just started (no tenure yet) says so in a fresh heartbeat: its IPs are "
+         "ours, it needs a new listing before it answers",
+         peers=(Peer("node2"), Peer("node3", said=SpeakerState.UNCONFIRMED, tenure=0))
+         , alive=frozenset({"node1", "node2"})),
     Case("a serving tenure past its warm-up stops while a holding peer does not list it "
          "(holders see no Leases: only their listing proves they yield)",
          peers=(Peer("node2"), Peer("node3", said=SpeakerState.HOLDING, lists_us=False)),
