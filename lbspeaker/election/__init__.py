@@ -98,8 +98,8 @@ speakers that cannot hear each other; heartbeats add these rules, the first four
    we gave; the randomised simulation found the split that excluding it allowed.)
 2. Peers heard answering are alive. A peer whose Lease expired but that was heard SERVING or
    HOLDING within `answer_silence` (or joining: READY, or a tenure completing its view) is
-   alive: it may be holding through an outage we do not share. A speaker that has listened for less than `answer_silence` calls no expired
-   peer silent.
+   alive: it may be holding through an outage we do not share. A speaker that has listened
+   for less than `answer_silence` calls no expired peer silent.
 3. Hold. A speaker whose Lease lapsed (no renew confirmed for the validity) keeps answering,
    HOLDING, for the IPs it owned, while (a) each decision finds the previous right to answer
    still running (`OwnLease.answerable_until`: a hold never restarts after a gap), and (b)
