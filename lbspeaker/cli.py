@@ -27,13 +27,16 @@ def _cmd_controller(args: argparse.Namespace) -> int:
 def _cmd_speaker(args: argparse.Namespace) -> int:
     import os
 
-    from lbspeaker import speaker
+    from lbspeaker import preflight, speaker
     from lbspeaker.election.timing import ElectionTiming
 
     node = args.node_name or os.environ.get("NODE_NAME")
     if not node:
         print("lbspeaker speaker: --node-name or $NODE_NAME is required", file=sys.stderr)
         return 2
+    problem = preflight.speaker_problem()
+    if problem:
+        return preflight.hold_unready(problem, args.metrics_port)
     timing = ElectionTiming(
         lease_duration_seconds=args.lease_seconds,
         renew_interval=args.renew_interval,
@@ -57,15 +60,28 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_lab(args: argparse.Namespace) -> int:
-    from lbspeaker.lab import cli as lab_cli
+def _lab_missing(command: str) -> int:
+    print(
+        f"lbspeaker {command}: the lab is not part of this installation (the container image "
+        "leaves it out); run it from a source checkout (`make demo`)",
+        file=sys.stderr,
+    )
+    return 2
 
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    try:
+        from lbspeaker.lab import cli as lab_cli
+    except ModuleNotFoundError:
+        return _lab_missing("lab")
     return lab_cli.run(args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from lbspeaker.lab import demo
-
+    try:
+        from lbspeaker.lab import demo
+    except ModuleNotFoundError:
+        return _lab_missing("demo")
     return demo.run(args)
 
 
