@@ -139,6 +139,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = lab_commands.add_parser("up", help="start a lab (reuses a running one of that name)")
     up.add_argument("--name", default="lab")
     up.add_argument("--nodes", type=int, default=3, help="number of node namespaces")
+    up.add_argument(
+        "--kubelets",
+        action="store_true",
+        help="real nodes: containerd, kubelet and kube-proxy per node, the image imported "
+        "(docs/real-nodes.md)",
+    )
     down = lab_commands.add_parser("down", help="remove a lab; harmless if it is gone")
     down.add_argument("--name", default="lab")
     down.add_argument("--all", action="store_true", help="remove every lab on this machine")

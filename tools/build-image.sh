@@ -61,7 +61,8 @@ context_key="$(
 	cd "$repo"
 	{
 		echo "$base_key"
-		sha256sum Dockerfile .dockerignore pyproject.toml README.md tools/requirements.lock
+		sha256sum Dockerfile .dockerignore pyproject.toml README.md tools/requirements.lock \
+			tools/build-image.sh
 		find lbspeaker -path lbspeaker/lab -prune -o -name __pycache__ -prune -o -type f \
 			-name '*.py' -print0 | sort -z | xargs -0 sha256sum
 	} | sha256sum | cut -c1-16
@@ -93,7 +94,9 @@ build_seconds=$((SECONDS - started))
 image_bytes="$(podman image inspect --format '{{.Size}}' "$tag")"
 base_bytes="$(podman image inspect --format '{{.Size}}' "$base_image")"
 rm -f "$archive"
-podman save --quiet --format docker-archive --output "$archive.partial" "$tag" ||
+# Under the name a kubelet resolves `image: lbspeaker:0.1.0` to; podman's own is localhost/...
+podman tag "$tag" "docker.io/library/$tag"
+podman save --quiet --format docker-archive --output "$archive.partial" "docker.io/library/$tag" ||
 	die "podman save failed"
 mv "$archive.partial" "$archive"
 cat >"$out/sizes.env" <<EOF

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds what the real-node lab runs on each node besides containerd: kubelet and kube-proxy,
-# from the same k8s.io/kubernetes pin as the control plane (tools/kube/go.mod), and the Pods'
-# sandbox ("pause") binary from tools/pause. Cached by the pins like the control plane.
+# Builds what the real-node lab runs besides the light lab's control plane: kubelet and
+# kube-proxy for each node and kube-scheduler to place Pods, from the same k8s.io/kubernetes
+# pin as the control plane (tools/kube/go.mod), and the Pods' sandbox ("pause") binary from
+# tools/pause. Cached by the pins like the control plane.
 # Prints the directory holding the binaries on its last line.
 set -euo pipefail
 
@@ -15,7 +16,7 @@ command -v go >/dev/null 2>&1 || die "no Go toolchain on PATH; install Go >= 1.2
 pin="$(cat "$here/kube/go.mod" "$here/kube/go.sum" "$here/pause/go.mod" "$here/pause/main.go" \
 	"$here/build-node-binaries.sh" | sha256sum | cut -c1-16)"
 out="$cache_root/node-bin/$pin"
-binaries=(kubelet kube-proxy pause)
+binaries=(kubelet kube-proxy kube-scheduler pause)
 
 all_present() {
 	local b
@@ -49,10 +50,10 @@ cp "$here/kube/go.mod" "$here/kube/go.sum" "$module/"
 printf 'package tools\n' >"$module/tools.go"
 
 export CGO_ENABLED=0 GOFLAGS=-mod=mod
-echo "build-node-binaries: building kubelet and kube-proxy $kube_version into $out (cold build: 5-10 min on 2 cores)" >&2
+echo "build-node-binaries: building kubelet, kube-proxy and kube-scheduler $kube_version into $out (cold build: 5-10 min on 2 cores)" >&2
 (
 	cd "$module"
-	for cmd in kubelet kube-proxy; do
+	for cmd in kubelet kube-proxy kube-scheduler; do
 		echo "build-node-binaries: go build $cmd" >&2
 		go build -trimpath -ldflags "$ldflags" -o "$out.partial/$cmd" "k8s.io/kubernetes/cmd/$cmd" ||
 			die "go build $cmd failed (see the compiler output above)"

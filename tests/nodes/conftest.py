@@ -1,11 +1,16 @@
-"""Fixtures of the real-node tier: the image built from the Dockerfile (tools/build-image.sh)."""
+"""Fixtures of the real-node tier: the image built from the Dockerfile (tools/build-image.sh)
+and a lab whose nodes run containerd, kubelet and kube-proxy."""
 
 from __future__ import annotations
 
+import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from lbspeaker.lab.lab import Lab
 
 REPO = Path(__file__).resolve().parents[2]
 IMAGE = "lbspeaker:0.1.0"
@@ -25,3 +30,14 @@ def image_archive() -> Path:
     )
     assert built.returncode == 0, built.stderr
     return Path(built.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture(scope="session")
+def real_lab(image_archive: Path) -> Iterator[Lab]:
+    """Three real nodes, unique to this run; torn down (containers, mounts, cgroups, iptables
+    with the namespaces) also when a test fails."""
+    started = Lab.up(f"n{os.getpid()}", node_count=3, kubelets=True)
+    try:
+        yield started
+    finally:
+        started.down()
