@@ -17,15 +17,12 @@ INSTALL_NAMESPACE = "lbspeaker-system"
 BACKEND_NAMESPACE = "web"
 ROLLOUT_TIMEOUT = "180s"
 
-# Each replica answers GET / with its Pod's name, so the client sees which Pod answered.
-BACKEND = f"""
-apiVersion: v1
-kind: Namespace
-metadata: {{name: {BACKEND_NAMESPACE}}}
----
+# Each replica answers GET / with its Pod's name, so the client sees which Pod answered. Its
+# labels and port are those manifests/examples/service.yaml selects.
+BACKEND_DEPLOYMENT = """
 apiVersion: apps/v1
 kind: Deployment
-metadata: {{name: web, namespace: {BACKEND_NAMESPACE}}}
+metadata: {{name: web, namespace: {namespace}}}
 spec:
   replicas: 2
   selector: {{matchLabels: {{app: web}}}}
@@ -45,10 +42,15 @@ spec:
         securityContext: {{readOnlyRootFilesystem: true, allowPrivilegeEscalation: false}}
         volumeMounts: [{{name: srv, mountPath: /srv}}]
       volumes: [{{name: srv, emptyDir: {{sizeLimit: 1Mi}}}}]
+"""
+BACKEND_SERVICE = """
+apiVersion: v1
+kind: Namespace
+metadata: {{name: {namespace}}}
 ---
 apiVersion: v1
 kind: Service
-metadata: {{name: web, namespace: {BACKEND_NAMESPACE}}}
+metadata: {{name: web, namespace: {namespace}}}
 spec:
   type: LoadBalancer
   selector: {{app: web}}
@@ -82,22 +84,30 @@ def apply_example(lab: Lab, name: str) -> None:
     _kubectl(lab, "apply", "-f", str(MANIFESTS / "examples" / name))
 
 
-def deploy_backend(lab: Lab) -> None:
-    _kubectl(lab, "apply", "-f", "-", stdin=BACKEND)
+def deploy_backend(lab: Lab, namespace: str = BACKEND_NAMESPACE, service: bool = True) -> None:
+    """The backend Deployment, rolled out, and (unless `service` is False, when an example's
+    Service is used instead) its LoadBalancer Service `web`."""
+    if service:
+        _kubectl(lab, "apply", "-f", "-", stdin=BACKEND_SERVICE.format(namespace=namespace))
+    _kubectl(lab, "apply", "-f", "-", stdin=BACKEND_DEPLOYMENT.format(namespace=namespace))
     _kubectl(
-        lab, "-n", BACKEND_NAMESPACE, "rollout", "status", "deployment/web",
+        lab, "-n", namespace, "rollout", "status", "deployment/web",
         f"--timeout={ROLLOUT_TIMEOUT}",
     )  # fmt: skip
 
 
-def backend_pods(lab: Lab) -> set[str]:
-    out = _kubectl(lab, "-n", BACKEND_NAMESPACE, "get", "pods", "-l", "app=web", "-o", "name")
+def remove_backend(lab: Lab, namespace: str) -> None:
+    lab.kubectl("-n", namespace, "delete", "deployment/web", "service/web", check=False)
+
+
+def backend_pods(lab: Lab, namespace: str = BACKEND_NAMESPACE) -> set[str]:
+    out = _kubectl(lab, "-n", namespace, "get", "pods", "-l", "app=web", "-o", "name")
     return {line.removeprefix("pod/") for line in out.split()}
 
 
-def external_ip(lab: Lab) -> str:
+def external_ip(lab: Lab, namespace: str = BACKEND_NAMESPACE) -> str:
     return _kubectl(
-        lab, "-n", BACKEND_NAMESPACE, "get", "service", "web",
+        lab, "-n", namespace, "get", "service", "web",
         "-o", "jsonpath={.status.loadBalancer.ingress[0].ip}",
     ).strip()  # fmt: skip
 
