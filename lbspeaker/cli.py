@@ -79,10 +79,10 @@ def _cmd_lab(args: argparse.Namespace) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     try:
-        from lbspeaker.lab import demo
+        from lbspeaker.lab import demo, demo_real
     except ModuleNotFoundError:
         return _lab_missing("demo")
-    return demo.run(args)
+    return demo_real.run(args) if args.kubelets else demo.run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -154,6 +154,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="bring up the lab and show lbspeaker at work")
     demo.add_argument("--name", default="demo")
+    demo.add_argument(
+        "--kubelets",
+        action="store_true",
+        help="on real nodes: kubectl apply -k manifests/ with the built image (docs/real-nodes.md)",
+    )
     demo.set_defaults(handler=_cmd_demo)
     return parser
 

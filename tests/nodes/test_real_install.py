@@ -8,12 +8,17 @@ load, the answering node's link going down, and the uninstall.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes import client, watch
+from urllib3.exceptions import ProtocolError
 
+from lbspeaker.k8s.speaker_lease import RELEASED_ANNOTATION
 from lbspeaker.lab import nodes, real_install
 from lbspeaker.lab.http_probe import HttpProbe, failures, longest_gap
 from lbspeaker.lab.lab import Lab, wait_for
@@ -155,6 +160,53 @@ def test_rollout_restarts_of_speakers_and_controllers_under_load(
     answers = probe.stop()
     # Reported, not asserted: docs/real-nodes.md has the measured figures.
     print(f"rollout restarts: {failures(answers)} of {len(answers)} requests failed, "
+          f"longest gap {longest_gap(answers):.1f} s")  # fmt: skip
+
+
+def test_deleting_the_answering_speaker_pod_releases_its_lease_and_hands_the_vip_over(
+    installed: Lab, vip: str, probe: HttpProbe
+) -> None:
+    wait_for(lambda: any(a.ok for a in probe.answers()), timeout=30)
+    owner = wait_for(lambda: _announcer(installed, vip), timeout=30)
+    [pod] = installed.kubectl(
+        "-n", NS, "get", "pods", "-l", "app.kubernetes.io/component=speaker",
+        "--field-selector", f"spec.nodeName={owner.name}", "-o", "name",
+    ).stdout.split()  # fmt: skip
+    lease = f"lbspeaker-speaker-{owner.name}"
+    seen: list[str] = []
+    leases = client.CoordinationV1Api(installed.api_client())
+    stream = watch.Watch()
+
+    def record() -> None:
+        # The stream ends with ProtocolError when the test stops watching mid-response.
+        with contextlib.suppress(ProtocolError):
+            for event in stream.stream(
+                leases.list_namespaced_lease, NS, field_selector=f"metadata.name={lease}",
+                timeout_seconds=120,
+            ):  # fmt: skip
+                annotations = event["object"].metadata.annotations or {}
+                seen.append(annotations.get(RELEASED_ANNOTATION, ""))
+
+    watcher = threading.Thread(target=record, daemon=True)
+    watcher.start()
+    try:
+        deleted_at = probe.answers()[-1].at
+        # What an eviction does too: the kubelet sends SIGTERM within the grace period.
+        installed.kubectl("-n", NS, "delete", pod, "--wait=true", "--timeout=60s")
+        wait_for(lambda: "true" in seen, timeout=30)
+        wait_for(
+            lambda: (
+                sum(a.ok for a in probe.answers() if a.at > deleted_at) >= 5
+                and _announcer(installed, vip) not in (None, owner)
+            ),
+            timeout=60,
+        )
+    finally:
+        stream.stop()
+    installed.kubectl("-n", NS, "rollout", "status", "daemonset/lbspeaker-speaker",
+                      "--timeout=120s")  # fmt: skip
+    answers = probe.stop()
+    print(f"speaker Pod deleted: {failures(answers)} of {len(answers)} requests failed, "
           f"longest gap {longest_gap(answers):.1f} s")  # fmt: skip
 
 
