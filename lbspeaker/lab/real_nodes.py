@@ -40,7 +40,7 @@ class RealNodeError(Exception):
 
 
 def find_node_binaries(explicit: str | None = None) -> Path:
-    """kubelet, kube-proxy and pause, built by tools/build-node-binaries.sh."""
+    """kubelet, kube-proxy, kube-scheduler and pause, built by tools/build-node-binaries.sh."""
     for candidate in (explicit, os.environ.get("LBSPEAKER_NODE_BIN"), REPO / ".venv" / "node-bin"):
         if candidate and all((Path(candidate) / b).is_file() for b in NODE_BINARIES):
             return Path(candidate).resolve()
