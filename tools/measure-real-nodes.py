@@ -5,7 +5,8 @@
 Brings up a 3-node real-node lab (kubelets, containerd, kube-proxy, the built image), installs
 lbspeaker with `kubectl apply -k manifests/`, the layer-2 example pool and a 2-replica backend,
 then, with a client fetching http://VIP/ every 100 ms, restarts the speaker DaemonSet and the
-controller Deployment and takes the answering node's link down. Tears the lab down at the end.
+controller Deployment, deletes the answering node's speaker Pod and takes that node's link
+down. Tears the lab down at the end.
 """
 
 from __future__ import annotations
@@ -17,9 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lbspeaker.lab import nodes, real_install  # noqa: E402
-from lbspeaker.lab.http_probe import HttpProbe, failures, longest_gap  # noqa: E402
-from lbspeaker.lab.lab import Lab, wait_for  # noqa: E402
+from lbspeaker.lab import nodes, real_install
+from lbspeaker.lab.http_probe import HttpProbe, failures, longest_gap
+from lbspeaker.lab.lab import Lab, wait_for
+from lbspeaker.lab.topology import Host
 
 NS = real_install.INSTALL_NAMESPACE
 
@@ -27,6 +29,19 @@ NS = real_install.INSTALL_NAMESPACE
 def _announcer_mac(lab: Lab, vip: str) -> str:
     out = lab.exec_in(lab.client, ["ip", "neigh", "show", vip]).stdout.split()
     return out[out.index("lladdr") + 1] if "lladdr" in out else ""
+
+
+def _owner(lab: Lab, vip: str) -> Host:
+    """The node whose MAC the client resolved the VIP to."""
+    mac = wait_for(lambda: _announcer_mac(lab, vip), timeout=30)
+    return next(n for n in lab.nodes if mac in lab.exec_in(n, ["ip", "link"]).stdout)
+
+
+def _started_probe(lab: Lab, url: str) -> HttpProbe:
+    """A client fetching `url` every 100 ms, once it has been answered."""
+    probe = HttpProbe(lab.client.netns, url, lab.directory / "probe.log")
+    wait_for(lambda: any(a.ok for a in probe.answers()), timeout=30)
+    return probe
 
 
 def _report(what: str, probe: HttpProbe) -> None:
@@ -48,23 +63,32 @@ def main() -> int:
         )
         mark = time.monotonic()
         real_install.install(lab)
-        print(f"kubectl apply -k manifests/ -> both workloads Ready: {time.monotonic() - mark:.1f} s")
+        print(
+            f"kubectl apply -k manifests/ -> both workloads Ready: {time.monotonic() - mark:.1f} s"
+        )
         real_install.apply_example(lab, "l2.yaml")
         real_install.deploy_backend(lab)
         vip = wait_for(lambda: real_install.external_ip(lab), timeout=60)
         url = f"http://{vip}/"
         for workload in ("daemonset/lbspeaker-speaker", "deployment/lbspeaker-controller"):
-            probe = HttpProbe(lab.client.netns, url, lab.directory / "probe.log")
-            wait_for(lambda probe=probe: any(a.ok for a in probe.answers()), timeout=30)
+            probe = _started_probe(lab, url)
             mark = time.monotonic()
             lab.kubectl("-n", NS, "rollout", "restart", workload)
             lab.kubectl("-n", NS, "rollout", "status", workload, "--timeout=300s")
             time.sleep(3)
             _report(f"rollout restart {workload} ({time.monotonic() - mark:.0f} s)", probe)
-        probe = HttpProbe(lab.client.netns, url, lab.directory / "probe.log")
-        wait_for(lambda: any(a.ok for a in probe.answers()), timeout=30)
-        mac = _announcer_mac(lab, vip)
-        owner = next(n for n in lab.nodes if mac in lab.exec_in(n, ["ip", "link"]).stdout)
+        probe = _started_probe(lab, url)
+        owner = _owner(lab, vip)
+        [pod] = lab.kubectl(
+            "-n", NS, "get", "pods", "-l", "app.kubernetes.io/component=speaker",
+            "--field-selector", f"spec.nodeName={owner.name}", "-o", "name",
+        ).stdout.split()  # fmt: skip
+        lab.kubectl("-n", NS, "delete", pod, "--wait=true")
+        lab.kubectl("-n", NS, "rollout", "status", "daemonset/lbspeaker-speaker", "--timeout=120s")
+        time.sleep(3)
+        _report(f"the answering speaker's Pod ({owner.name}) deleted", probe)
+        probe = _started_probe(lab, url)
+        owner = _owner(lab, vip)
         mark = time.monotonic()
         lab.exec_in(owner, ["ip", "link", "set", "eth0", "down"])
         wait_for(lambda: not nodes.ready(lab.core_api().read_node(owner.name)), timeout=240)

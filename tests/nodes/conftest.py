@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,6 +17,26 @@ REPO = Path(__file__).resolve().parents[2]
 IMAGE = "lbspeaker:0.1.0"
 # runc refuses containers whose rlimits exceed the host's hard limits (see docs/real-nodes.md).
 PODMAN_RUN = ["podman", "run", "--ulimit", "nofile=1024:1024", "--ulimit", "nproc=4096:4096"]
+
+
+def http_get(netns: str, url: str) -> tuple[int, str]:
+    """GET from inside a namespace: (status, body), or (0, the error) without an answer."""
+    script = (
+        "import sys, urllib.request, urllib.error\n"
+        "try:\n"
+        "    r = urllib.request.urlopen(sys.argv[1], timeout=2)\n"
+        "    print(r.status, r.read().decode().strip())\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code, e.read().decode().strip())\n"
+        "except OSError as e:\n"
+        "    print(0, e)\n"
+    )
+    out = subprocess.run(
+        ["ip", "netns", "exec", netns, sys.executable, "-c", script, url],
+        capture_output=True, text=True, check=True, timeout=30,
+    ).stdout.strip()  # fmt: skip
+    code, _, body = out.partition(" ")
+    return int(code), body
 
 
 @pytest.fixture(scope="session")

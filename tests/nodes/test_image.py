@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lbspeaker.lab.lab import wait_for
-from tests.nodes.conftest import IMAGE, PODMAN_RUN, REPO
+from tests.nodes.conftest import IMAGE, PODMAN_RUN, REPO, http_get
 
 pytestmark = pytest.mark.nodes
 
@@ -60,25 +60,6 @@ def empty_netns() -> Iterator[str]:
         subprocess.run(["ip", "netns", "del", name], check=False)
 
 
-def _get(netns: str, path: str) -> tuple[int, str]:
-    script = (
-        "import urllib.request, urllib.error\n"
-        "try:\n"
-        f"    r = urllib.request.urlopen('http://127.0.0.1:7473{path}', timeout=2)\n"
-        "    print(r.status, r.read().decode().strip())\n"
-        "except urllib.error.HTTPError as e:\n"
-        "    print(e.code, e.read().decode().strip())\n"
-        "except OSError as e:\n"
-        "    print(0, e)\n"
-    )
-    out = subprocess.run(
-        ["ip", "netns", "exec", netns, "python3", "-c", script],
-        capture_output=True, text=True, check=True, timeout=30,
-    ).stdout.strip()  # fmt: skip
-    code, _, body = out.partition(" ")
-    return int(code), body
-
-
 def test_a_speaker_without_net_raw_says_why_and_stays_unready_without_a_crash(
     image_archive: Path, empty_netns: str
 ) -> None:
@@ -90,10 +71,16 @@ def test_a_speaker_without_net_raw_says_why_and_stays_unready_without_a_crash(
         check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     try:
-        wait_for(lambda: _get(empty_netns, "/readyz")[0] == 503, timeout=60, interval=0.5)
-        code, reason = _get(empty_netns, "/readyz")
+        wait_for(
+            lambda: http_get(empty_netns, "http://127.0.0.1:7473/readyz")[0] == 503,
+            timeout=60,
+            interval=0.5,
+        )
+        code, reason = http_get(empty_netns, "http://127.0.0.1:7473/readyz")
         assert (code, "NET_RAW" in reason) == (503, True)
-        assert _get(empty_netns, "/healthz")[0] == 200, "alive: a restart would not help"
+        assert http_get(empty_netns, "http://127.0.0.1:7473/healthz")[0] == 200, (
+            "alive: a restart would not help"
+        )
         logs = subprocess.run(["podman", "logs", name], capture_output=True, text=True, check=True)
         text = logs.stdout + logs.stderr
         assert [line for line in text.splitlines() if "preflight failed" in line] != []

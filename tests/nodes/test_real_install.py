@@ -25,6 +25,7 @@ from lbspeaker.lab.lab import Lab, wait_for
 from lbspeaker.lab.real_nodes import RealNode, real_nodes
 from lbspeaker.lab.topology import Host
 from lbspeaker.preflight import CAP_NET_RAW, effective_capabilities
+from tests.nodes.conftest import http_get
 
 pytestmark = pytest.mark.nodes
 
@@ -123,6 +124,51 @@ def test_the_install_comes_up_through_its_own_probes_tokens_and_security_context
         ]
     assert speakers == [(0, 1 << CAP_NET_RAW, True)] * 3, "root, NET_RAW only, read-only root"
     assert controllers == [(65532, 0, True)] * 2, "the image's user, no capability, read-only"
+
+
+def test_a_speaker_pod_without_net_raw_stays_unready_with_one_clear_line_and_no_restart(
+    installed: Lab,
+) -> None:
+    """The DaemonSet's own Pod template on node1, its capabilities all dropped."""
+    daemonset = _json(installed, "-n", NS, "get", "daemonset", "lbspeaker-speaker")
+    template = daemonset["spec"]["template"]  # type: ignore[index]
+    spec = template["spec"]
+    [container] = spec["containers"]
+    container["securityContext"]["capabilities"] = {"drop": ["ALL"]}
+    # Its own port: the real speaker on node1 holds 7473 in the node's network.
+    container["args"] = [a for a in container["args"] if not a.startswith("--metrics-port")]
+    container["args"].append("--metrics-port=7479")
+    container["ports"] = [{"name": "metrics", "containerPort": 7479, "protocol": "TCP"}]
+    spec["nodeName"] = "node1"
+    pod = {"apiVersion": "v1", "kind": "Pod", "spec": spec,
+           "metadata": {"name": "speaker-without-net-raw", "namespace": NS}}  # fmt: skip
+    installed.kubectl("apply", "-f", "-", stdin=json.dumps(pod))
+    name = "speaker-without-net-raw"
+    try:
+
+        def failed_readiness_probes() -> int:
+            events = _json(
+                installed, "-n", NS, "get", "events", "--field-selector",
+                f"involvedObject.name={name},reason=Unhealthy",
+            )["items"]  # fmt: skip
+            assert isinstance(events, list)
+            return sum(e.get("count", 1) for e in events if "Readiness" in e["message"])
+
+        # Two failed readiness probes, 10 s apart: its liveness probe ran in between.
+        wait_for(lambda: failed_readiness_probes() >= 2, timeout=120, interval=1)
+        status = _json(installed, "-n", NS, "get", "pod", name)["status"]
+        [state] = status["containerStatuses"]  # type: ignore[index]
+        assert "running" in state["state"]
+        assert (state["ready"], state["restartCount"]) == (False, 0)
+        node1 = installed.topology.node("node1")
+        code, reason = http_get(node1.netns, "http://127.0.0.1:7479/readyz")
+        assert code == 503 and "NET_RAW" in reason
+        [log] = installed.directory.glob(f"nodes/node1/pod-logs/*_{name}_*/speaker/0.log")
+        lines = log.read_text().splitlines()
+        assert len([line for line in lines if "preflight failed" in line]) == 1
+        assert not any("Traceback" in line for line in lines)
+    finally:
+        installed.kubectl("-n", NS, "delete", "pod", name, "--wait=false")
 
 
 def test_the_client_fetches_the_vip_through_arp_a_node_and_kube_proxy(
