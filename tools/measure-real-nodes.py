@@ -21,6 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lbspeaker.lab import nodes, real_install
 from lbspeaker.lab.http_probe import HttpProbe, failures, longest_gap
 from lbspeaker.lab.lab import Lab, wait_for
+from lbspeaker.lab.real_nodes import restore_routes
 from lbspeaker.lab.topology import Host
 
 NS = real_install.INSTALL_NAMESPACE
@@ -97,6 +98,7 @@ def main() -> int:
         _report(f"{owner.name} (answering) link down", probe)
         print(f"{owner.name} NotReady after {not_ready:.1f} s")
         lab.exec_in(owner, ["ip", "link", "set", "eth0", "up"])
+        restore_routes(lab.topology, lab.directory, owner)
         mark = time.monotonic()
         real_install.uninstall(lab)
         print(f"kubectl delete -k manifests/: {time.monotonic() - mark:.1f} s")

@@ -18,7 +18,7 @@ from lbspeaker.lab import real_install
 from lbspeaker.lab.controlplane import ControlPlaneError
 from lbspeaker.lab.http_probe import HttpProbe, failures, longest_gap
 from lbspeaker.lab.lab import Lab, LabError, wait_for
-from lbspeaker.lab.real_nodes import RealNodeError
+from lbspeaker.lab.real_nodes import RealNodeError, restore_routes
 from lbspeaker.lab.topology import Host
 
 STEPS = 7
@@ -86,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
             print("  (some requests fail on: kube-proxy still sends them to the backend Pod on")
             print(f"   {owner.name} until the node turns NotReady, ~50 s, and its endpoint goes)")
         lab.exec_in(owner, ["ip", "link", "set", "eth0", "up"])
+        restore_routes(lab.topology, lab.directory, owner)
     except (LabError, ControlPlaneError, RealNodeError, TimeoutError) as error:
         print(f"demo: {error}\n  clean up: lbspeaker lab down --name {args.name}", file=sys.stderr)
         return 1

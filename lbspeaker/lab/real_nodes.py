@@ -105,6 +105,15 @@ def real_nodes(topology: Topology, lab_directory: Path) -> list[RealNode]:
     return [RealNode(host, i, lab_directory) for i, host in enumerate(topology.nodes, start=1)]
 
 
+def restore_routes(topology: Topology, lab_directory: Path, host: Host) -> None:
+    """Routes a node lost with its link: the kernel drops every route through a device that
+    goes down and brings back only the connected ones (a real node's network manager would
+    restore the others). Call after `ip link set eth0 up`."""
+    nodes = real_nodes(topology, lab_directory)
+    [node] = [n for n in nodes if n.host == host]
+    _route_node(node, [other for other in nodes if other is not node])
+
+
 def _route_node(node: RealNode, others: list[RealNode]) -> None:
     """Forwarding on, each other node's Pod /24 routed via that node's LAN address, and a
     route for Service ClusterIPs.
