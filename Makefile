@@ -1,5 +1,6 @@
 # The two commands of the README: `make demo` and `make test`. Each installs what it needs first.
-.PHONY: setup demo test lint unit
+# `make image` builds the container image (docs/real-nodes.md); `make nodes` runs the real-node tier.
+.PHONY: setup demo test lint unit image nodes
 
 setup:
 	@bash tools/setup.sh
@@ -17,3 +18,9 @@ test: setup lint
 
 unit: setup
 	.venv/bin/python -m pytest -q -p no:cacheprovider -m unit tests
+
+image: setup
+	@bash tools/build-image.sh
+
+nodes: setup
+	.venv/bin/python -m pytest -q -p no:cacheprovider -m nodes tests

@@ -27,13 +27,16 @@ def _cmd_controller(args: argparse.Namespace) -> int:
 def _cmd_speaker(args: argparse.Namespace) -> int:
     import os
 
-    from lbspeaker import speaker
+    from lbspeaker import preflight, speaker
     from lbspeaker.election.timing import ElectionTiming
 
     node = args.node_name or os.environ.get("NODE_NAME")
     if not node:
         print("lbspeaker speaker: --node-name or $NODE_NAME is required", file=sys.stderr)
         return 2
+    problem = preflight.speaker_problem()
+    if problem:
+        return preflight.hold_unready(problem, args.metrics_port)
     timing = ElectionTiming(
         lease_duration_seconds=args.lease_seconds,
         renew_interval=args.renew_interval,
@@ -80,16 +83,29 @@ def _cmd_status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_lab(args: argparse.Namespace) -> int:
-    from lbspeaker.lab import cli as lab_cli
+def _lab_missing(command: str) -> int:
+    print(
+        f"lbspeaker {command}: the lab is not part of this installation (the container image "
+        "leaves it out); run it from a source checkout (`make demo`)",
+        file=sys.stderr,
+    )
+    return 2
 
+
+def _cmd_lab(args: argparse.Namespace) -> int:
+    try:
+        from lbspeaker.lab import cli as lab_cli
+    except ModuleNotFoundError:
+        return _lab_missing("lab")
     return lab_cli.run(args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from lbspeaker.lab import demo
-
-    return demo.run(args)
+    try:
+        from lbspeaker.lab import demo, demo_real
+    except ModuleNotFoundError:
+        return _lab_missing("demo")
+    return demo_real.run(args) if args.kubelets else demo.run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     up = lab_commands.add_parser("up", help="start a lab (reuses a running one of that name)")
     up.add_argument("--name", default="lab")
     up.add_argument("--nodes", type=int, default=3, help="number of node namespaces")
+    up.add_argument(
+        "--kubelets",
+        action="store_true",
+        help="real nodes: containerd, kubelet and kube-proxy per node, the image imported "
+        "(docs/real-nodes.md)",
+    )
     down = lab_commands.add_parser("down", help="remove a lab; harmless if it is gone")
     down.add_argument("--name", default="lab")
     down.add_argument("--all", action="store_true", help="remove every lab on this machine")
@@ -162,6 +184,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = commands.add_parser("demo", help="bring up the lab and show lbspeaker at work")
     demo.add_argument("--name", default="demo")
+    demo.add_argument(
+        "--kubelets",
+        action="store_true",
+        help="on real nodes: kubectl apply -k manifests/ with the built image (docs/real-nodes.md)",
+    )
     demo.set_defaults(handler=_cmd_demo)
     return parser
 

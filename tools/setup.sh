@@ -11,7 +11,11 @@ die() { echo "setup: $*" >&2; exit 1; }
 
 # iproute2: ip netns/link; iputils-ping, arping, ndisc6: probes in tests; openssl: lab certificates;
 # bird2: the real BGP router in tests; procps: ps/pgrep for diagnostics.
-apt_packages=(iproute2 iputils-ping arping ndisc6 openssl bird2 procps)
+# The real-node tier (docs/real-nodes.md): containerd, runc and the CNI plugins run each node's
+# Pods; iptables and conntrack serve kube-proxy; podman, buildah and mmdebstrap build the image
+# on a locally made Debian base (no registry is reachable).
+apt_packages=(iproute2 iputils-ping arping ndisc6 openssl bird2 procps
+	containerd runc containernetworking-plugins iptables conntrack podman buildah mmdebstrap)
 missing=()
 for p in "${apt_packages[@]}"; do
 	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -24,6 +28,8 @@ if [ "${#missing[@]}" -gt 0 ]; then
 		die "apt-get install ${missing[*]} failed"
 	# BIRD's Debian service is of no use to the lab (tests start their own instances).
 	systemctl disable --now bird 2>/dev/null || true
+	# Nor is a machine-wide containerd: each lab node starts its own.
+	systemctl disable --now containerd 2>/dev/null || true
 fi
 
 python="${PYTHON:-python3.11}"
@@ -43,4 +49,6 @@ fi
 bin_dir="$(bash "$repo/tools/build-control-plane.sh" | tail -n 1)"
 ln -sfn "$bin_dir" "$repo/.venv/kube-bin"
 ln -sfn "$(bash "$repo/tools/build-helm.sh" | tail -n 1)" "$repo/.venv/bin/helm"  # charts/ tests
-echo "setup: ready (control plane binaries in $bin_dir)" >&2
+node_bin_dir="$(bash "$repo/tools/build-node-binaries.sh" | tail -n 1)"
+ln -sfn "$node_bin_dir" "$repo/.venv/node-bin"
+echo "setup: ready (control plane binaries in $bin_dir, kubelet and kube-proxy in $node_bin_dir)" >&2

@@ -7,6 +7,7 @@ import sys
 
 from lbspeaker.lab.controlplane import ControlPlaneError
 from lbspeaker.lab.lab import Lab, LabError, existing_labs
+from lbspeaker.lab.real_nodes import RealNodeError
 
 
 def _print_access(lab: Lab) -> None:
@@ -18,8 +19,10 @@ def _print_access(lab: Lab) -> None:
 
 
 def up(args: argparse.Namespace) -> int:
-    lab = Lab.up(args.name, args.nodes)
+    lab = Lab.up(args.name, args.nodes, kubelets=args.kubelets)
     print(f"apiserver ready after {lab.state.apiserver_ready_seconds:.1f} s")
+    if lab.state.kubelets:
+        print(f"kubelets registered, nodes Ready after {lab.state.nodes_ready_seconds:.1f} s")
     _print_access(lab)
     return 0
 
@@ -54,6 +57,6 @@ def run(args: argparse.Namespace) -> int:
     actions = {"up": up, "down": down, "status": status}
     try:
         return actions[args.lab_command](args)
-    except (LabError, ControlPlaneError) as error:
+    except (LabError, ControlPlaneError, RealNodeError) as error:
         print(f"lbspeaker lab {args.lab_command}: {error}", file=sys.stderr)
         return 1

@@ -25,6 +25,7 @@ APISERVER_PORT = 6443
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 CONTROLLER_MANAGER_PORT = 10257
+SCHEDULER_PORT = 10259
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kubectl")
 
 
@@ -99,10 +100,21 @@ def write_kubeconfig(path: Path, server: str, ca_cert: Path, token: str, user: s
 class ControlPlane:
     """etcd + kube-apiserver + kube-controller-manager bound to one lab address."""
 
-    def __init__(self, bin_dir: Path, state_dir: Path, address: str) -> None:
+    def __init__(
+        self,
+        bin_dir: Path,
+        state_dir: Path,
+        address: str,
+        kubelet_nodes: tuple[str, ...] = (),
+        scheduler: Path | None = None,
+    ) -> None:
         self.bin_dir = bin_dir
         self.state_dir = state_dir
         self.address = address
+        # Nodes whose kubelets will register, and the scheduler that places Pods on them (the
+        # real-node lab); the light lab has neither.
+        self.kubelet_nodes = kubelet_nodes
+        self.scheduler = scheduler
         self.pki = LabPKI(state_dir / "pki")
         self.kubeconfig = state_dir / "admin.kubeconfig"
         self.processes: list[RunningProcess] = []
@@ -136,7 +148,21 @@ class ControlPlane:
         )
         token = secrets.token_hex(24)
         tokens = self.state_dir / "tokens.csv"
-        tokens.write_text(f'{token},lab-admin,lab-admin,"system:masters"\n')
+        lines = [f'{token},lab-admin,lab-admin,"system:masters"']
+        # Kubelets authenticate as system:node:<name> (the Node authorizer lets each touch its
+        # own Node and Pods only), kube-proxy as system:kube-proxy (RBAC's node-proxier role).
+        for user, group in [
+            *((f"system:node:{node}", "system:nodes") for node in self.kubelet_nodes),
+            *([("system:kube-proxy", "")] if self.kubelet_nodes else []),
+            *([("system:kube-scheduler", "")] if self.scheduler else []),
+        ]:
+            secret = secrets.token_hex(24)
+            groups = f',"{group}"' if group else ""
+            lines.append(f"{secret},{user},{user}{groups}")
+            write_kubeconfig(
+                self.component_kubeconfig(user), self.server, self.pki.ca_cert, secret, user
+            )
+        tokens.write_text("\n".join(lines) + "\n")
         tokens.chmod(0o600)
         write_kubeconfig(self.kubeconfig, self.server, self.pki.ca_cert, token, "lab-admin")
         self._start_etcd()
@@ -144,7 +170,34 @@ class ControlPlane:
         self._wait_ready(token, started + timeout)
         ready_after = time.monotonic() - started
         self._start_controller_manager()
+        if self.scheduler is not None:
+            self._start_scheduler(self.scheduler)
         return ready_after
+
+    def _start_scheduler(self, binary: Path) -> None:
+        kubeconfig = self.component_kubeconfig("system:kube-scheduler")
+        pid = processes.spawn(
+            [
+                str(binary),
+                f"--kubeconfig={kubeconfig}",
+                # Its own token is only allowed what RBAC's system:kube-scheduler role allows;
+                # the delegated authn/authz of its own endpoint would need more: skip them.
+                f"--authentication-kubeconfig={kubeconfig}",
+                f"--authorization-kubeconfig={kubeconfig}",
+                "--authentication-tolerate-lookup-failure",
+                f"--bind-address={self.address}",
+                f"--secure-port={SCHEDULER_PORT}",
+                "--leader-elect=false",
+                "--profiling=false",
+                "--v=1",
+            ],
+            self.state_dir / "kube-scheduler.log",
+        )
+        self.processes.append(RunningProcess("kube-scheduler", pid, str(binary)))
+
+    def component_kubeconfig(self, user: str) -> Path:
+        """The kubeconfig of a kubelet (system:node:NAME) or of kube-proxy (system:kube-proxy)."""
+        return self.state_dir / f"{user.replace(':', '-')}.kubeconfig"
 
     def _start_etcd(self) -> None:
         client = f"http://{self.address}:{ETCD_CLIENT_PORT}"
@@ -181,7 +234,7 @@ class ControlPlane:
                 f"--tls-private-key-file={self.pki.serving_key}",
                 f"--client-ca-file={self.pki.ca_cert}",
                 f"--token-auth-file={tokens}",
-                "--authorization-mode=RBAC",
+                f"--authorization-mode={'Node,RBAC' if self.kubelet_nodes else 'RBAC'}",
                 "--service-account-issuer=https://kubernetes.default.svc",
                 f"--service-account-key-file={self.pki.service_account_pub}",
                 f"--service-account-signing-key-file={self.pki.service_account_key}",
@@ -202,9 +255,12 @@ class ControlPlane:
                 "--leader-elect=false",
                 f"--service-account-private-key-file={self.pki.service_account_key}",
                 f"--root-ca-file={self.pki.ca_cert}",
-                # Lab nodes have no kubelet: the node lifecycle controller would mark them
-                # NotReady after 40 s and evict their Pods, emptying every EndpointSlice.
-                "--controllers=*,-node-lifecycle-controller,-taint-eviction-controller",
+                # Light-lab nodes have no kubelet: the node lifecycle controller would mark
+                # them NotReady after 40 s and evict their Pods, emptying every EndpointSlice.
+                # Real nodes keep it, as a cluster does.
+                "--controllers=*"
+                if self.kubelet_nodes
+                else "--controllers=*,-node-lifecycle-controller,-taint-eviction-controller",
                 "--profiling=false",
                 "--v=1",
             ],

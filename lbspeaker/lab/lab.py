@@ -15,7 +15,7 @@ from typing import TypeVar
 from kubernetes import client as k8s
 from kubernetes import config
 
-from lbspeaker.lab import network, nodes, processes
+from lbspeaker.lab import network, nodes, processes, real_nodes
 from lbspeaker.lab.controlplane import (
     APISERVER_PORT,
     ControlPlane,
@@ -45,6 +45,10 @@ class LabState:
     bin_dir: str
     processes: list[RunningProcess] = field(default_factory=list)
     apiserver_ready_seconds: float = 0.0
+    # Real nodes (kubelet, containerd, kube-proxy per node; see real_nodes.py) instead of
+    # Node objects registered by the lab.
+    kubelets: bool = False
+    nodes_ready_seconds: float = 0.0
 
     def save(self, directory: Path) -> None:
         (directory / "state.json").write_text(json.dumps(asdict(self), indent=2))
@@ -168,8 +172,17 @@ class Lab:
         return cls(LabState.load(directory))
 
     @classmethod
-    def up(cls, name: str = "lab", node_count: int = 3, bin_dir: str | None = None) -> Lab:
-        """Brings a lab up, or returns the running one of that name; never leaves half a lab."""
+    def up(
+        cls,
+        name: str = "lab",
+        node_count: int = 3,
+        bin_dir: str | None = None,
+        kubelets: bool = False,
+    ) -> Lab:
+        """Brings a lab up, or returns the running one of that name; never leaves half a lab.
+
+        With `kubelets`, each node runs containerd, a kubelet and kube-proxy (real_nodes.py)
+        with the lbspeaker image (tools/build-image.sh) imported."""
         if os.geteuid() != 0:
             raise LabError("the lab needs root (network namespaces); run it with sudo")
         if name in existing_labs():
@@ -180,29 +193,57 @@ class Lab:
                     f"lab {name!r} exists but {', '.join(broken)} is down; "
                     f"run `lbspeaker lab down --name {name}` and bring it up again"
                 )
-            if lab.state.node_count != node_count:
+            if (lab.state.node_count, lab.state.kubelets) != (node_count, kubelets):
                 raise LabError(
-                    f"lab {name!r} is running with {lab.state.node_count} nodes, not "
-                    f"{node_count}; take it down first"
+                    f"lab {name!r} is running with {lab.state.node_count} nodes"
+                    f"{' with kubelets' if lab.state.kubelets else ''}, not as asked; "
+                    "take it down first"
                 )
             return lab
         binaries = find_binaries(bin_dir)
+        node_bin = real_nodes.find_node_binaries() if kubelets else None
+        images = real_nodes.build_images() if kubelets else []
         directory = state_dir(name)
         directory.mkdir(parents=True, mode=0o700)
-        state = LabState(name=name, slot=0, node_count=node_count, bin_dir=str(binaries))
+        state = LabState(
+            name=name, slot=0, node_count=node_count, bin_dir=str(binaries), kubelets=kubelets
+        )
         control_plane: ControlPlane | None = None
         try:
             state.slot = cls._claim_slot(node_count)
             state.save(directory)
             topology = Topology(state.slot, node_count)
-            control_plane = ControlPlane(binaries, directory, str(topology.apiserver_ip))
+            control_plane = ControlPlane(
+                binaries,
+                directory,
+                str(topology.apiserver_ip),
+                kubelet_nodes=tuple(h.name for h in topology.nodes) if kubelets else (),
+                scheduler=node_bin / "kube-scheduler" if node_bin else None,
+            )
             try:
                 state.apiserver_ready_seconds = control_plane.start()
             finally:
                 state.processes = list(control_plane.processes)
                 state.save(directory)
-            nodes.register(cls(state).core_api(), topology.nodes)
+            lab = cls(state)
+            if node_bin is None:
+                nodes.register(lab.core_api(), topology.nodes)
+            else:
+                started = time.monotonic()
+                real_nodes.start(
+                    topology,
+                    lab_directory=directory,
+                    node_bin=node_bin,
+                    kubeconfig_of=control_plane.component_kubeconfig,
+                    images=images,
+                    record=lab.add_process,
+                )
+                lab.wait_nodes_ready()
+                state.nodes_ready_seconds = time.monotonic() - started
+                state.save(directory)
         except BaseException:
+            if state.kubelets and state.slot:
+                Lab(state).stop_real_nodes()
             if control_plane is not None:
                 control_plane.stop()
             if state.slot:
@@ -210,6 +251,29 @@ class Lab:
             shutil.rmtree(directory, ignore_errors=True)
             raise
         return cls(state)
+
+    def wait_nodes_ready(self, timeout: float = 180.0) -> None:
+        """Until every kubelet has registered its Node and reports it Ready."""
+
+        def all_ready() -> bool:
+            listed = self.core_api().list_node().items
+            ready = {n.metadata.name for n in listed if n.metadata and nodes.ready(n)}
+            return ready >= {h.name for h in self.nodes}
+
+        try:
+            wait_for(all_ready, timeout=timeout, interval=0.5)
+        except TimeoutError as error:
+            raise LabError(
+                f"nodes not Ready within {timeout:.0f} s; see {self.directory}/nodes/*/kubelet.log"
+            ) from error
+
+    def stop_real_nodes(self) -> list[str]:
+        """Stops each node's kubelet, kube-proxy and containers, then removes what they left."""
+
+        def stop(name: str) -> None:
+            self.stop_process(name)
+
+        return real_nodes.teardown(self.topology, self.directory, stop)
 
     @staticmethod
     def _claim_slot(node_count: int) -> int:
@@ -234,7 +298,7 @@ class Lab:
 
     def down(self) -> list[str]:
         """Stops every process and removes every namespace and link of this lab."""
-        removed = []
+        removed = self.stop_real_nodes() if self.state.kubelets else []
         for process in reversed(self.state.processes):
             if processes.stop(process.pid, process.executable):
                 removed.append(f"process/{process.name}[{process.pid}]")

@@ -1,4 +1,4 @@
-"""Registers a Node object per node namespace, standing in for the kubelet the lab lacks."""
+"""Registers a Node object per node namespace, standing in for the kubelet the light lab lacks."""
 
 from __future__ import annotations
 
@@ -45,3 +45,9 @@ def register(api: client.CoreV1Api, hosts: tuple[Host, ...]) -> None:
             if error.status != 409:
                 raise
         api.patch_node_status(host.name, node_status(host))
+
+
+def ready(node: client.V1Node) -> bool:
+    """The Node's Ready condition is True (what `kubectl get nodes` shows as Ready)."""
+    conditions = node.status.conditions if node.status else None
+    return any(c.type == "Ready" and c.status == "True" for c in conditions or [])

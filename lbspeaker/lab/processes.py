@@ -11,8 +11,19 @@ from pathlib import Path
 from typing import Any
 
 
-def spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None) -> int:
-    """Starts a detached process (own session, survives the caller) logging to a file."""
+def spawn(
+    argv: list[str],
+    log_path: Path,
+    env: dict[str, str] | None = None,
+    cgroup_procs: list[Path] | None = None,
+) -> int:
+    """Starts a detached process (own session, survives the caller) logging to a file; with
+    `cgroup_procs`, it joins those cgroups before it runs argv (so will all its children)."""
+
+    def join_cgroups() -> None:
+        for procs in cgroup_procs or []:
+            procs.write_text(str(os.getpid()))
+
     with open(log_path, "ab") as log:
         process = subprocess.Popen(
             argv,
@@ -21,6 +32,7 @@ def spawn(argv: list[str], log_path: Path, env: dict[str, str] | None = None) ->
             stderr=subprocess.STDOUT,
             start_new_session=True,
             env=env,
+            preexec_fn=join_cgroups if cgroup_procs else None,  # noqa: PLW1509
         )
     return process.pid
 

@@ -21,16 +21,31 @@ def test_the_build_context_installs_into_a_clean_venv_and_runs(tmp_path: Path) -
     build = parse_dockerfile((REPO / "Dockerfile").read_text())[0]
     source = tmp_path / "src"
     source.mkdir()
+    # Directories .dockerignore keeps out of the context (the lab) stay out here too.
+    excluded = {
+        line.strip()
+        for line in (REPO / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith(("#", "!", "*"))
+    }
     for args in build.args_of("COPY"):
         *sources, _ = shlex.split(args)
         for name in sources:
             path = REPO / name
             if path.is_dir():
-                ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+
+                def ignore(directory: str, names: list[str]) -> set[str]:
+                    relative = Path(directory).relative_to(REPO)
+                    return {
+                        n
+                        for n in names
+                        if n == "__pycache__" or n.endswith(".pyc") or str(relative / n) in excluded
+                    }
+
                 shutil.copytree(path, source / name, ignore=ignore)
             else:
                 (source / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(path, source / name)
+    assert not (source / "lbspeaker" / "lab").exists(), "the lab is not in the image"
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     # The build stage's own pip command, run in the copied context with this venv's pip.

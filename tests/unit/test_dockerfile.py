@@ -29,16 +29,21 @@ class Stage:
 
 
 def parse_dockerfile(text: str) -> list[Stage]:
-    """The stages of a Dockerfile, each with its (KEYWORD, arguments) in order."""
+    """The stages of a Dockerfile, each with its (KEYWORD, arguments) in order; a FROM that
+    names a build argument declared before the first stage gets the argument's default."""
     text = re.sub(r"\\\n", " ", text)
     stages: list[Stage] = []
+    build_args: dict[str, str] = {}
     for line in (raw.strip() for raw in text.splitlines()):
         if not line or line.startswith("#"):
             continue
         keyword, _, args = line.partition(" ")
         keyword, args = keyword.upper(), args.strip()
-        if keyword == "FROM":
-            words = args.split()
+        if keyword == "ARG" and not stages:
+            name, _, default = args.partition("=")
+            build_args[name] = default
+        elif keyword == "FROM":
+            words = re.sub(r"\$\{(\w+)\}", lambda m: build_args[m.group(1)], args).split()
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
             stages.append(Stage(words[0], name))
         else:
@@ -68,6 +73,36 @@ def test_the_build_installs_the_project_itself_so_pyproject_pins_the_dependencie
     # The argument is the project directory (`.`), not a requirements file or package names.
     command = installs[0].split("&&")[0].split()
     assert command[-1] == "." and "-r" not in command and "-e" not in command
+
+
+def test_both_stages_default_to_the_official_slim_python_and_take_a_stand_in(
+    stages: list[Stage],
+) -> None:
+    """Users build on python:3.11-slim-bookworm; tools/build-image.sh passes a local base."""
+    text = (REPO / "Dockerfile").read_text()
+    assert "ARG PYTHON_IMAGE=python:3.11-slim-bookworm" in text
+    assert [stage.base for stage in stages] == ["python:3.11-slim-bookworm"] * 2
+    assert re.findall(r"^FROM (\S+)", text, re.MULTILINE) == ["${PYTHON_IMAGE}"] * 2
+
+
+def test_the_shipped_venv_drops_the_installers_and_the_unused_asyncio_client(
+    stages: list[Stage],
+) -> None:
+    [install] = [run for run in stages[0].args_of("RUN") if f"{VENV}/bin/pip install" in run]
+    steps = [step.split() for step in install.split("&&")]
+    [uninstall] = [step for step in steps if step[:2] == [f"{VENV}/bin/pip", "uninstall"]]
+    assert {"pip", "setuptools", "aiohttp"} <= set(uninstall)
+    assert uninstall[-1] == "pip", "pip removes itself last"
+    assert ["rm", "-rf", f"{VENV}/lib/python3.11/site-packages/kubernetes/aio"] in steps
+    # What is dropped must be what lbspeaker never imports.
+    sources = "\n".join(p.read_text() for p in (REPO / "lbspeaker").rglob("*.py"))
+    assert re.search(r"^\s*(import|from) (aiohttp|kubernetes\.aio|pip|setuptools)\b", sources,
+                     re.MULTILINE) is None  # fmt: skip
+
+
+def test_the_lab_stays_out_of_the_build_context() -> None:
+    lines = (REPO / ".dockerignore").read_text().splitlines()
+    assert "lbspeaker/lab" in lines
 
 
 def test_every_runtime_dependency_is_pinned_exactly() -> None:

@@ -1,0 +1,3 @@
+module lbspeaker.io/tools/pause
+
+go 1.24.0
