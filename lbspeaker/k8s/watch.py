@@ -77,7 +77,7 @@ class ResourceWatch:
         stop: threading.Event,
         *,
         max_backoff: float = 10.0,
-        read_timeout: float | None = None,
+        read_timeout: float = 120.0,
         **list_kwargs: Any,
     ) -> None:
         self.kind = kind
@@ -85,9 +85,10 @@ class ResourceWatch:
         self.on_event = on_event
         self.stop = stop
         self.max_backoff = max_backoff
-        # For watches that must never go quiet (the speakers' Leases change every second): a
-        # connection whose packets stopped arriving (a NAT entry dropped with a link, a
-        # blackholed path) otherwise waits for ever without an error.
+        # A connection whose packets stopped arriving (a NAT entry dropped with a link, a
+        # blackholed path) otherwise waits for ever without an error. A healthy idle watch
+        # gets a bookmark about once a minute; watches that must never go quiet (the
+        # speakers' Leases change every second) set a few seconds.
         self.read_timeout = read_timeout
         self.list_kwargs = list_kwargs
         self.thread = threading.Thread(target=self._run, name=f"watch-{kind}", daemon=True)
@@ -137,13 +138,12 @@ class ResourceWatch:
 
     def _stream(self, version: str) -> str | None:
         stream = watch.Watch()
-        timeout = {} if self.read_timeout is None else {"_request_timeout": self.read_timeout}
         for event in stream.stream(
             self.list_function,
             resource_version=version,
             timeout_seconds=300,
             allow_watch_bookmarks=True,
-            **timeout,
+            _request_timeout=self.read_timeout,
             **self.list_kwargs,
         ):
             if self.stop.is_set():

@@ -281,13 +281,9 @@ def test_the_answering_nodes_link_down_moves_the_vip_and_the_node_turns_not_read
     wait_for(lambda: _node_ready(installed, owner.name), timeout=180, interval=1)
 
 
-@pytest.mark.xfail(
-    reason="the link-down dropped the masqueraded conntrack entries of the speaker's watches; "
-    "it never learns they are dead (no read timeout), so renewals are never confirmed and it "
-    "stays Fenced; docs/real-nodes.md, Known problems",
-    strict=False,
-)
 def test_after_its_link_returns_the_nodes_speaker_is_ready_again(installed: Lab) -> None:
+    """The link-down dropped the masqueraded conntrack entries of the speaker's watches; their
+    read timeouts end them, so renewals are confirmed again and the speaker serves."""
     done = installed.kubectl(
         "-n", NS, "rollout", "status", "daemonset/lbspeaker-speaker", "--timeout=90s", check=False
     )  # fmt: skip
