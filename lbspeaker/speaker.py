@@ -126,6 +126,7 @@ class Speaker:
         self.renew_now = threading.Event()
         self.pending_lock = threading.Lock()
         self.pending: dict[str, float] = {}  # resourceVersion of our renew -> send time
+        self.written_at: float | None = None  # send time of the latest renew the API accepted
         # Caches, touched by the decision loop only.
         self.nodes: dict[str, dict[str, str]] = {}
         self.pools: dict[str, dict[str, Any]] = {}
@@ -214,6 +215,7 @@ class Speaker:
             if version is not None:
                 with self.pending_lock:
                     self.pending[version] = sent_at
+                self.written_at = sent_at
             self.renew_now.wait(self.timing.renew_interval)
             self.renew_now.clear()
 
@@ -490,7 +492,9 @@ class Speaker:
                 self.peer_views,
                 self.link.sent_recently(),
                 listening_since=self.listening_since,
+                listed=frozenset(self.judgement.listed if self.judgement else ()),
             )
+        self.own = self.own.written(self.written_at)
         judgement = election.judge(
             now, self.own, self.observations.values(), self.timing, heartbeats
         )

@@ -105,6 +105,11 @@ speakers that cannot hear each other; heartbeats add these rules, the first four
    still running (`OwnLease.answerable_until`: a hold never restarts after a gap), and (b)
    every peer it counts alive, including nodes its peers list that it does not know, has
    acknowledged a heartbeat it sent while answering less than `hold_ack_window` = 0.5 s ago.
+   It also holds, without acknowledgements, while the API accepted a renew it sent less than
+   V ago whose echo is late (`OwnLease.written_at`): peers expire a Lease only after it stayed
+   unchanged for D + m_e in a complete view, and that write committed after it was sent, so
+   the Lease argument above applies with the write's acceptance in place of its echo (the echo
+   is needed only to know one's own view complete, which a hold does not use).
    It takes a new IP (a released peer's) only while every peer it counts alive was last heard
    counting alive exactly the same nodes (`Judgement.agreed`): Lease views are frozen, so only
    that agreement makes every holder compute the same owner. A tenure continues through a

@@ -31,6 +31,8 @@ class Heartbeats:
     listening_since: float = float("-inf")
     """Since when heartbeats have been heard (with the key): silence means nothing before
     `answer_silence` has passed since then."""
+    listed: frozenset[PeerRef] = frozenset()
+    """What our heartbeats list now: a promise to each of those runs that we count it alive."""
 
 
 @dataclass(frozen=True)
@@ -132,11 +134,12 @@ def _peer_alive(
             if not newer or seen_at is None or now - seen_at < admission_delay:
                 return False
         elif view.state is SpeakerState.FENCED or (
-            view.state is SpeakerState.UNCONFIRMED and view.tenure == 0
+            view.state is SpeakerState.UNCONFIRMED
+            and PeerRef(view.node, view.incarnation, view.tenure) not in heartbeats.listed
         ):
-            # Not answering, and it can answer again only in a new tenure, which needs a new
-            # listing from us. (A tenure that is still completing its view may serve on a
-            # listing we already gave: that peer stays alive, below.)
+            # Not answering, and it can serve only on a listing of its current tenure from us
+            # (fenced: a new tenure). A tenure we already listed may serve on that listing: it
+            # stays alive, below; the randomised simulation found the split dropping it allowed.
             sent = heartbeats.sent.get(view.echoed_seq)
             if sent is not None and now - sent[0] < timing.answer_silence:
                 return False
@@ -310,7 +313,10 @@ def _with_heartbeats(
             if node in views and views[node].state is SpeakerState.HOLDING
         ):
             return Standing.WARMING_UP, "a holding peer does not list us yet", None, alive_peers
-        return lease_standing, cause, _hold_until(own, alive_peers, heartbeats, timing), alive_peers
+        hold_until = _latest(
+            _hold_until(own, alive_peers, heartbeats, timing), _written_until(own, timing)
+        )
+        return lease_standing, cause, hold_until, alive_peers
     if lease_standing is not Standing.FENCED:
         return lease_standing, cause, None, alive_peers
     # The Lease lapsed. Keep answering only if the right to answer never lapsed (each
@@ -327,6 +333,12 @@ def _with_heartbeats(
     alive_peers |= gossip
     if own.answerable_until is None or now >= own.answerable_until:
         return Standing.FENCED, cause, None, alive_peers
+    written_until = _written_until(own, timing)
+    if written_until is not None and now < written_until:
+        # The API accepts our renews; only their echoes are late (a loaded apiserver): every
+        # peer with a complete view sees our Lease change, as if we served by it.
+        hold_until = _latest(written_until, _hold_until(own, alive_peers, heartbeats, timing))
+        return Standing.HOLDING, f"{cause}; renews accepted, echoes late", hold_until, (alive_peers)
     hold_until = _hold_until(own, alive_peers, heartbeats, timing)
     if hold_until is None or now >= hold_until:
         silent = sorted(
@@ -342,6 +354,12 @@ def _with_heartbeats(
             (alive_peers),
         )
     return Standing.HOLDING, f"{cause}; every peer acknowledges us", hold_until, alive_peers
+
+
+def _written_until(own: OwnLease, timing: ElectionTiming) -> float | None:
+    """Until when the latest renew the API accepted keeps us valid in every complete view:
+    peers expire a Lease only after it stays unchanged for longer than the validity."""
+    return None if own.written_at is None else own.written_at + timing.validity
 
 
 def _agreed(

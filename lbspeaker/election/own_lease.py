@@ -51,6 +51,8 @@ class OwnLease:
     released_at: float | None = None
     tenure: int = 0
     answerable_until: float | None = None
+    written_at: float | None = None
+    """The send time of its latest renew whose write the API accepted (echoed or not yet)."""
 
     def renew_confirmed(
         self, sent_at: float, confirmed_at: float, timing: ElectionTiming
@@ -81,6 +83,12 @@ class OwnLease:
         return replace(
             self, renewed_at=renewed_at, tenure_started_at=confirmed_at, tenure=self.tenure + 1
         )
+
+    def written(self, sent_at: float | None) -> "OwnLease":
+        """The bookkeeping once the API accepted a renew sent at `sent_at` (before its echo)."""
+        if sent_at is None or (self.written_at is not None and sent_at <= self.written_at):
+            return self
+        return replace(self, written_at=sent_at)
 
     def answerable(self, until: float | None) -> "OwnLease":
         """The bookkeeping after a decision proved the right to answer until `until`."""

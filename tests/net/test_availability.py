@@ -62,11 +62,24 @@ def observe(setup: tuple[L2Setup, ARPProbe], fault: object) -> dict[IPv4Address,
     return probe.window(first, probe.now_round() - 1)
 
 
-def assert_answered_once_throughout(results: dict[IPv4Address, Availability]) -> None:
+def assert_answered_once_throughout(
+    results: dict[IPv4Address, Availability], l2: L2Setup | None = None
+) -> None:
+    story = "" if l2 is None else _speaker_story(l2)
     for vip, seen in results.items():
-        assert seen.dual_rounds == 0, f"{vip} answered from two MACs: {seen}"
+        assert seen.dual_rounds == 0, f"{vip} answered from two MACs: {seen}{story}"
         # Most rounds answered: the Lease rule alone leaves a VIP dark for the whole fault.
-        assert seen.unanswered_rounds <= seen.rounds // 5, f"{vip} went dark: {seen}"
+        assert seen.unanswered_rounds <= seen.rounds // 5, f"{vip} went dark: {seen}{story}"
+
+
+def _speaker_story(l2: L2Setup) -> str:
+    """The speakers' last decisions, for a failure message."""
+    lines = []
+    for node in l2.lab.nodes:
+        for line in l2.log_path(node.name).read_text().splitlines()[-400:]:
+            if any(key in line for key in ("standing", "announcing ip", "withdrawn", "exited")):
+                lines.append(line)
+    return "\n" + "\n".join(sorted(lines)[-60:])
 
 
 def dropping(l2: L2Setup, node: str, rules: list[list[str]], seconds: float) -> None:
@@ -115,7 +128,7 @@ def test_a_rolling_restart_never_answers_one_vip_twice(setup: tuple[L2Setup, ARP
             l2.restart_speaker(node.name)
             l2.wait_answering(node.name)
 
-    assert_answered_once_throughout(observe(setup, rollout))
+    assert_answered_once_throughout(observe(setup, rollout), l2)
 
 
 def test_a_speaker_cut_off_from_the_api_keeps_its_vips_while_its_peers_hear_it(
@@ -127,7 +140,7 @@ def test_a_speaker_cut_off_from_the_api_keeps_its_vips_while_its_peers_hear_it(
     assert owner is not None
     rules = [["OUTPUT", "-d", str(l2.lab.topology.apiserver_ip), "-j", "DROP"]]
     results = observe(setup, lambda: dropping(l2, owner, rules, FAULT_SECONDS))
-    assert_answered_once_throughout(results)
+    assert_answered_once_throughout(results, l2)
     assert l2.owner_of(probe, VIPS[0]) == owner  # nobody took it over
 
 
@@ -144,7 +157,7 @@ def test_a_speaker_cut_off_from_its_peers_but_not_the_api_changes_nothing(
         ["OUTPUT", "-p", "udp", "--dport", "7474", "-j", "DROP"],
     ]
     assert_answered_once_throughout(
-        observe(setup, lambda: dropping(l2, owner, rules, PARTITION_SECONDS))
+        observe(setup, lambda: dropping(l2, owner, rules, PARTITION_SECONDS)), l2
     )
 
 
@@ -182,4 +195,4 @@ def test_garbage_and_forged_heartbeats_change_nothing(setup: tuple[L2Setup, ARPP
                 payload = bytes([index % 256]) * (index % 300) + b"\x00" * 32
                 sock.sendto(payload, (targets[index % len(targets)], 7474))
 
-    assert_answered_once_throughout(observe(setup, spray))
+    assert_answered_once_throughout(observe(setup, spray), l2)

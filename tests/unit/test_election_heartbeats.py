@@ -204,6 +204,8 @@ class Case:
     standing: Standing = Standing.SERVING
     alive: frozenset[str] = NODES
     gains: bool = True  # whether it may take IPs it did not own before
+    we_list: tuple[str, ...] = ()  # peers whose current run our heartbeats list already
+    written_ago: float | None = None  # our latest renew the API accepted (echo pending)
 
     def decide(
         self, owned_before: frozenset[IPAddress]
@@ -215,9 +217,15 @@ class Case:
             tenure_started_at=NOW - self.tenure_age,
             tenure=1,
             answerable_until=None if self.answerable_for is None else NOW + self.answerable_for,
+            written_at=None if self.written_ago is None else NOW - self.written_ago,
         )
         views = {p.node: v for p in self.peers if (v := p.view(sent)) is not None}
-        beats = Heartbeats(ME, views, {seq: (NOW - age, True) for age, seq in sent.items()})
+        listed = frozenset(
+            PeerRef(p.node, 5, p.tenure) for p in self.peers if p.node in self.we_list
+        )
+        beats = Heartbeats(
+            ME, views, {seq: (NOW - age, True) for age, seq in sent.items()}, listed=listed
+        )
         decision = decide(
             NOW, own, [p.observation() for p in self.peers], EVERYWHERE, TIMING,
             heartbeats=beats, owned_before=owned_before,
@@ -234,6 +242,13 @@ CASES = [
          standing=Standing.HOLDING),
     Case("a peer's last acknowledgement is of a heartbeat sent 0.55 s ago (window 0.5 s) "
          "-> fenced", renewed_ago=LAPSED, peers=(Peer("node2"), Peer("node3", acked_seq_ago=0.55)),
+         standing=Standing.FENCED, alive=frozenset({"node2", "node3"})),
+    Case("a loaded apiserver: renews accepted (0.5 s ago) but not yet echoed for 2.6 s, and a "
+         "peer that cannot hear us: holds all the same, as every complete view sees our Lease "
+         "change", renewed_ago=LAPSED, written_ago=0.5,
+         peers=(Peer("node2"), Peer("node3", acked_seq_ago=None)), standing=Standing.HOLDING),
+    Case("... but not once the last accepted renew is older than the validity", renewed_ago=LAPSED,
+         written_ago=2.5, peers=(Peer("node2"), Peer("node3", acked_seq_ago=None)),
          standing=Standing.FENCED, alive=frozenset({"node2", "node3"})),
     Case("a peer never acknowledged -> fenced", renewed_ago=LAPSED,
          peers=(Peer("node2"), Peer("node3", acked_seq_ago=None)), standing=Standing.FENCED,
@@ -280,10 +295,15 @@ CASES = [
          "not list it yet (the newcomer asks it before claiming)", tenure_age=1.0,
          peers=(Peer("node2"), Peer("node3", said=SpeakerState.READY, lists_us=False))),
     Case("a peer whose tenure is still completing its view must list us too (two joiners "
-         "that each skipped the other would both claim), and stays alive: it may serve on a "
-         "listing we gave", tenure_age=0.2, renewed_ago=0.1, answerable_for=None,
+         "that each skipped the other would both claim); we listed its tenure already, so it "
+         "stays alive: it may serve on that listing", tenure_age=0.2, renewed_ago=0.1,
+         answerable_for=None, we_list=("node3",),
          peers=(Peer("node2"), Peer("node3", said=SpeakerState.UNCONFIRMED, lists_us=False)),
          standing=Standing.WARMING_UP, alive=frozenset({"node2", "node3"})),
+    Case("... a tenure we never listed is not answering and cannot start without our listing: "
+         "its IPs are ours meanwhile (a restarted speaker's peers keep its IPs until it is "
+         "ready)", peers=(Peer("node2"), Peer("node3", said=SpeakerState.UNCONFIRMED)),
+         alive=frozenset({"node1", "node2"})),
     Case("a peer that just started (no tenure yet) says so in a fresh heartbeat: its IPs are "
          "ours, it needs a new listing before it answers",
          peers=(Peer("node2"), Peer("node3", said=SpeakerState.UNCONFIRMED, tenure=0))

@@ -465,6 +465,7 @@ class HeartbeatSpeaker(Speaker):
                 self.views,
                 self.sent,
                 self.history.local(self.process.node, self.process.start),
+                frozenset(self.publication[2]),
             ),
         )
         self.own = self.own.answerable(judgement.answerable_until)
