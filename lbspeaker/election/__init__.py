@@ -94,8 +94,11 @@ speakers that cannot hear each other; heartbeats add these rules, the first four
    started (no tenure yet), in a heartbeat echoing one of ours sent less than
    `answer_silence` = 1 s ago (so the statement is that recent), is not answering and can
    answer again only in a new tenure, which needs a new listing from us: its IPs go to the
-   others now. (A tenure still completing its view is not excluded: it may serve on a listing
-   we gave; the randomised simulation found the split that excluding it allowed.)
+   others now. A process not yet confirmed that we have not listed counts by its Lease only
+   once that Lease has shown this very process for `admission_delay` (so peers keep a
+   restarting speaker's IPs until it says READY). A tenure we listed already is never dropped
+   on its word "not confirmed": it may serve on that listing (the randomised simulation found
+   the split that dropping it allowed).
 2. Peers heard answering are alive. A peer whose Lease expired but that was heard SERVING or
    HOLDING within `answer_silence` (or joining: READY, or a tenure completing its view) is
    alive: it may be holding through an outage we do not share. A speaker that has listened

@@ -143,6 +143,18 @@ def _peer_alive(
             sent = heartbeats.sent.get(view.echoed_seq)
             if sent is not None and now - sent[0] < timing.answer_silence:
                 return False
+            if view.state is SpeakerState.UNCONFIRMED:
+                # A process not yet confirmed counts by its Lease only once that Lease has
+                # shown this very process for admission_delay (as after a release): before
+                # its 2W fallback could end, and not at its first write (it says READY first).
+                seen_at = observation.incarnation_observed_at if observation else None
+                if (
+                    observation is None
+                    or observation.incarnation != view.incarnation
+                    or seen_at is None
+                    or now - seen_at < admission_delay
+                ):
+                    return False
         if view.answering_heard_at is not None and (
             now - view.answering_heard_at < timing.answer_silence
         ):
