@@ -204,12 +204,14 @@ def judge(
     if heartbeats is not None:
         # Who must list a new tenure before it serves: everyone who answers or might start to
         # (joining peers too: two joiners that skipped each other would both claim).
+        # Not only those counted alive: a peer whose word we trust to keep its IPs from it may
+        # trust ours the same way, and two that skip each other both claim.
         must_list = alive_peers | frozenset(
             node
             for node in names
-            if (view := views.get(node)) is not None
-            and view.state is not SpeakerState.RELEASED
-            and now - view.heard_at < timing.answer_silence
+            if (view := views.get(node)) is None or view.state is not SpeakerState.RELEASED
+            if (view is not None and now - view.heard_at < timing.answer_silence)
+            or lease_state(by_node.get(node), own.renewed_at, timing) is LeaseState.VALID
         )
         standing, cause, hold_until, alive_peers = _with_heartbeats(
             now,
