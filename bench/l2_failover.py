@@ -36,6 +36,7 @@ from lbspeaker.announce.arp_frames import (
 )
 from lbspeaker.announce.frames import MAC
 from lbspeaker.lab import network, processes
+from lbspeaker.lab.availability import lan_mac
 from lbspeaker.lab.deploy import (
     controller_command,
     create_l2_advertisement,
@@ -111,14 +112,7 @@ class Bench:
         self.lab = lab
         self.speaker_args = speaker_args
         self.speakers: dict[str, subprocess.Popen[bytes]] = {}
-        self.macs = {self._mac(n.netns): n.name for n in lab.nodes}
-
-    def _mac(self, netns: str) -> str:
-        out = subprocess.run(
-            ["ip", "netns", "exec", netns, "cat", "/sys/class/net/eth0/address"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        return out.stdout.strip()
+        self.macs = {lan_mac(n.netns): n.name for n in lab.nodes}
 
     def start_speaker(self, name: str) -> None:
         node = self.lab.topology.node(name)

@@ -40,6 +40,15 @@ HEARTBEAT_SECRET = "lbspeaker-heartbeat"
 STOPPED_MARK = "--- stopped by the test ---\n"
 
 
+def lan_mac(netns: str) -> str:
+    """The MAC of a lab host's LAN interface (what its ARP replies carry)."""
+    out = subprocess.run(
+        ["ip", "netns", "exec", netns, "cat", "/sys/class/net/eth0/address"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return out.stdout.strip()
+
+
 def create_heartbeat_secret(lab: Lab) -> None:
     """The key the speakers authenticate heartbeats with (what an install creates once)."""
     key = base64.b64encode(secrets.token_bytes(32)).decode()
@@ -71,7 +80,7 @@ class L2Setup:
         self.speaker_flags = speaker_flags
         self.speakers: dict[str, subprocess.Popen[bytes]] = {}
         self.controller: subprocess.Popen[bytes] | None = None
-        self.macs = {self._mac(node.netns): node.name for node in lab.nodes}
+        self.macs = {lan_mac(node.netns): node.name for node in lab.nodes}
         install_crds(lab)
         if heartbeats:
             create_heartbeat_secret(lab)
@@ -101,13 +110,6 @@ class L2Setup:
                 ),
             )
             lab.core_api().create_namespaced_service(namespace, service)
-
-    def _mac(self, netns: str) -> str:
-        out = subprocess.run(
-            ["ip", "netns", "exec", netns, "cat", "/sys/class/net/eth0/address"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        return out.stdout.strip()
 
     def log_path(self, node: str) -> Path:
         return self.lab.directory / f"{self.name}-speaker-{node}.log"
