@@ -113,6 +113,11 @@ speakers that cannot hear each other; heartbeats add these rules, the first four
    unchanged for D + m_e in a complete view, and that write committed after it was sent, so
    the Lease argument above applies with the write's acceptance in place of its echo (the echo
    is needed only to know one's own view complete, which a hold does not use).
+   With no peer counted alive, nobody acknowledges it and nobody gossips to it of tenures
+   begun since its view was last complete (g): such a tenure may serve after its fallback
+   warm-up, 2W after it began, which is after g. So a hold with no peer, or on accepted writes
+   alone, ends at g + 2W - m_self (the randomised simulation found a mute speaker with a
+   stalled watch holding for ever beside two joiners that served after their fallback).
    It takes a new IP (a released peer's) only while every peer it counts alive was last heard
    counting alive exactly the same nodes (`Judgement.agreed`): Lease views are frozen, so only
    that agreement makes every holder compute the same owner. A tenure continues through a
@@ -165,7 +170,8 @@ What it does not cover
   ends the hold of every speaker that counted it alive (they lack its acknowledgement) once
   `hold_ack_window` passes: they fence and stay dark until the API returns. One seen to exit
   or to release is dropped from everyone's alive set, and its IPs move once holders agree.
-- A single speaker holds through any outage (it needs nobody's acknowledgement).
+- A speaker that counts no peer alive holds only until 2W - m_self = 5.5 s after its view was
+  last complete: a single-node cluster rides out API outages up to that long, not longer.
 - Heartbeats need the nodes to reach each other on UDP and TCP port 7474 (`--heartbeat-port`);
   without the Secret, or with the port blocked both ways, the Lease rule alone applies (2W
   warm-up when the Secret exists: joining nodes then take 6 s instead of 3).

@@ -222,6 +222,7 @@ def judge(
             must_list=must_list,
             heartbeats=heartbeats,
             timing=timing,
+            warm_up_seconds=warm_up_seconds,
         )
     answering = standing in (Standing.SERVING, Standing.HOLDING)
     alive = alive_peers | (frozenset((own.node,)) if answering else frozenset())
@@ -291,9 +292,18 @@ def _with_heartbeats(
     must_list: frozenset[NodeName],
     heartbeats: Heartbeats,
     timing: ElectionTiming,
+    warm_up_seconds: float,
 ) -> tuple[Standing, str, float | None, frozenset[NodeName]]:
     """The standing when peers talk: joins end on acknowledgements, lapses become holds."""
     views = heartbeats.peers
+    # A holder's view is frozen: it learns of a tenure begun since only from peers that hear
+    # of it. Heard by none, it must stop before such a tenure's fallback warm-up can end: that
+    # tenure began after our view was last complete, or we would count it.
+    lone_until = (
+        None
+        if own.renewed_at is None
+        else own.renewed_at + warm_up_seconds - timing.self_fence_margin
+    )
     serving_already = own.answerable_until is not None and now < own.answerable_until
     if lease_standing is Standing.WARMING_UP and serving_already:
         # It serves already in this tenure: a peer that joins since asks it before claiming.
@@ -311,7 +321,7 @@ def _with_heartbeats(
             or not views[node].lists(own.node, heartbeats.incarnation, own.tenure)
         )
         if view_complete and not waiting:
-            hold_until = _hold_until(own, alive_peers, heartbeats, timing)
+            hold_until = _hold_until(own, alive_peers, heartbeats, timing, lone_until)
             return Standing.SERVING, "every peer lists this tenure", hold_until, alive_peers
         return (
             Standing.WARMING_UP,
@@ -328,7 +338,8 @@ def _with_heartbeats(
         ):
             return Standing.WARMING_UP, "a holding peer does not list us yet", None, alive_peers
         hold_until = _latest(
-            _hold_until(own, alive_peers, heartbeats, timing), _written_until(own, timing)
+            _hold_until(own, alive_peers, heartbeats, timing, lone_until),
+            _written_until(own, timing, lone_until),
         )
         return lease_standing, cause, hold_until, alive_peers
     if lease_standing is not Standing.FENCED:
@@ -347,13 +358,15 @@ def _with_heartbeats(
     alive_peers |= gossip
     if own.answerable_until is None or now >= own.answerable_until:
         return Standing.FENCED, cause, None, alive_peers
-    written_until = _written_until(own, timing)
+    written_until = _written_until(own, timing, lone_until)
     if written_until is not None and now < written_until:
         # The API accepts our renews; only their echoes are late (a loaded apiserver): every
         # peer with a complete view sees our Lease change, as if we served by it.
-        hold_until = _latest(written_until, _hold_until(own, alive_peers, heartbeats, timing))
+        hold_until = _latest(
+            written_until, _hold_until(own, alive_peers, heartbeats, timing, lone_until)
+        )
         return Standing.HOLDING, f"{cause}; renews accepted, echoes late", hold_until, (alive_peers)
-    hold_until = _hold_until(own, alive_peers, heartbeats, timing)
+    hold_until = _hold_until(own, alive_peers, heartbeats, timing, lone_until)
     if hold_until is None or now >= hold_until:
         silent = sorted(
             node
@@ -370,10 +383,13 @@ def _with_heartbeats(
     return Standing.HOLDING, f"{cause}; every peer acknowledges us", hold_until, alive_peers
 
 
-def _written_until(own: OwnLease, timing: ElectionTiming) -> float | None:
+def _written_until(own: OwnLease, timing: ElectionTiming, lone_until: float | None) -> float | None:
     """Until when the latest renew the API accepted keeps us valid in every complete view:
-    peers expire a Lease only after it stays unchanged for longer than the validity."""
-    return None if own.written_at is None else own.written_at + timing.validity
+    peers expire a Lease only after it stays unchanged for longer than the validity. Capped at
+    `lone_until`: a write proves nothing about tenures begun since our view was complete."""
+    if own.written_at is None:
+        return None
+    return min(own.written_at + timing.validity, lone_until or float("inf"))
 
 
 def _agreed(
@@ -417,9 +433,16 @@ def _acknowledged_until(
 
 
 def _hold_until(
-    own: OwnLease, alive_peers: frozenset[NodeName], heartbeats: Heartbeats, timing: ElectionTiming
+    own: OwnLease,
+    alive_peers: frozenset[NodeName],
+    heartbeats: Heartbeats,
+    timing: ElectionTiming,
+    lone_until: float | None,
 ) -> float | None:
-    """Until when every peer counted alive has acknowledged us (infinite with no peers)."""
+    """Until when every peer counted alive has acknowledged us (`lone_until` with no peers:
+    nobody tells us of tenures begun since our view was complete)."""
+    if not alive_peers:
+        return lone_until
     until = float("inf")
     for node in alive_peers:
         acknowledged = _acknowledged_until(node, heartbeats, timing)

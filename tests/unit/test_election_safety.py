@@ -652,3 +652,39 @@ def test_two_speakers_ready_within_one_heartbeat_never_both_claim() -> None:
             assert not mine & theirs, f"{a} and {b} both claim {sorted(mine & theirs)} at {now}"
         claimants.update(node for node, ips in owned.items() if ips)
     assert claimants  # someone served: the test is not vacuous
+
+
+def test_a_holder_that_hears_nobody_stops_before_a_joiners_fallback_ends() -> None:
+    """Found by a 2,000-history run: n2 starts alone, its watch stalls after its second write
+    and it never hears a heartbeat. Its Lease lapses and it holds, counting no peer alive, so
+    nobody acknowledges anything and nobody tells it of n1 and n3, whose Leases it never sees.
+    They cannot hear n2 either, and serve after the fallback warm-up. A hold with nobody to
+    hear must end before that: it used to last for ever, and n1 claimed beside n2 at 7.32 s."""
+    starts = {"n1": 1.31, "n2": 0.0, "n3": 2.0}
+    writes = sorted(
+        (
+            Write(node, 0, sent, sent, released=False)
+            for node, start in starts.items()
+            for sent in (start + 0.8 * k for k in range(20))
+        ),
+        key=lambda write: write.commit,
+    )
+    delivered = {
+        name: [w.commit if name != "n2" or w.commit < 1.0 else math.inf for w in writes]
+        for name in starts
+    }
+    history = History(
+        clocks={name: (0.0, 1.0) for name in starts},
+        processes=[Process(name, 0, start, math.inf, None) for name, start in starts.items()],
+        writes=writes,
+        delivered=delivered,
+        candidates={ip: frozenset(starts) for ip in IPS},
+    )
+    pairs = [(a, b) for a in starts for b in starts if a != b]
+    network = Network({pair: 0.02 for pair in pairs}, {}, {}, {("n2", 0): 0.0})
+    claimants: set[str] = set()
+    for now, owned in heartbeat_claims(history, network):
+        for (a, mine), (b, theirs) in combinations(owned.items(), 2):
+            assert not mine & theirs, f"{a} and {b} both claim {sorted(mine & theirs)} at {now}"
+        claimants.update(node for node, ips in owned.items() if ips)
+    assert claimants >= {"n1", "n3"}  # the joiners served: the test is not vacuous
