@@ -113,6 +113,20 @@ class ARPProbe:
                     found[vip] |= macs
         return {vip: frozenset(found.get(vip, set())) for vip in self.vips}
 
+    def steady_owners(self, last_rounds: int = 5) -> dict[IPv4Address, str | None]:
+        """Each VIP's MAC if one MAC, always the same, answered it in every one of the last
+        complete rounds; None while it changes hands, goes unanswered or answers twice."""
+        end = self.now_round()
+        with self.lock:
+            start = max(0, end - last_rounds)
+            rounds = [self.replies.get(index, {}) for index in range(start, end)]
+        steady: dict[IPv4Address, str | None] = {}
+        for vip in self.vips:
+            seen = [frozenset(replies.get(vip, ())) for replies in rounds]
+            single = len(rounds) == last_rounds and all(len(macs) == 1 for macs in seen)
+            steady[vip] = next(iter(seen[0])) if single and len(set(seen)) == 1 else None
+        return steady
+
     def window(self, first: int, last: int) -> dict[IPv4Address, Availability]:
         """Results over complete rounds first..last (inclusive)."""
         with self.lock:

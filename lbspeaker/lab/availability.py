@@ -152,12 +152,19 @@ class L2Setup:
         return self.speakers[node]
 
     def owner_of(self, probe: ARPProbe, vip: IPv4Address) -> str | None:
-        macs = probe.owners().get(vip, frozenset())
-        return self.macs.get(next(iter(macs))) if len(macs) == 1 else None
+        """The node answering `vip` once settled (None if none settles within 30 s)."""
+        try:
+            wait_for(lambda: probe.steady_owners().get(vip) is not None, timeout=30)
+        except TimeoutError:
+            return None
+        mac = probe.steady_owners().get(vip)
+        return None if mac is None else self.macs.get(mac)
 
     def wait_every_vip_answered_once(self, probe: ARPProbe, timeout: float = 90.0) -> None:
+        """Until every VIP was answered by one and the same MAC in each of the last rounds (a
+        hand-over in flight, or a gap, is not settled)."""
         wait_for(
-            lambda: all(len(macs) == 1 for macs in probe.owners(last_rounds=5).values()),
+            lambda: all(mac is not None for mac in probe.steady_owners().values()),
             timeout=timeout,
         )
 
