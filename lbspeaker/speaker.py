@@ -233,6 +233,7 @@ class Speaker:
                 deliver=lambda heartbeat, at: self.queue.put(
                     WatchEvent("heartbeat", "RECEIVED", (heartbeat, at))
                 ),
+                timing=self.timing,
             )
             self.exit_watch = ExitWatch(
                 self.options.node,
@@ -493,12 +494,25 @@ class Speaker:
                 self.link.sent_recently(),
                 listening_since=self.listening_since,
                 listed=frozenset(self.judgement.listed if self.judgement else ()),
+                refused=self.link.refused_runs(),
+                announced=self.link.announced_recently(),
             )
         self.own = self.own.written(self.written_at)
         judgement = election.judge(
             now, self.own, self.observations.values(), self.timing, heartbeats
         )
-        self.own = self.own.answerable(judgement.answerable_until)
+        self.own = self.own.answerable(judgement.answerable_until).bound(
+            judgement.witnesses, judgement.pending_witnesses
+        )
+        if judgement.ends_tenure:
+            # Renews name the tenure: a peer that took our IPs on our witnesses' refusals
+            # counts us again once our Lease shows a later one (see election.refusal). The end
+            # is timed after the renewer reads the new name, so no renew sent later names the
+            # old one.
+            self.keeper.tenure = self.own.tenure + 1
+            self.own = self.own.end_tenure(time.monotonic())
+            self.renew_now.set()
+        self.keeper.tenure = self.own.lease_tenure
         # The responders enforce the deadline themselves: a frozen process that resumes must
         # not answer from its old decision before it has taken a new one.
         self.announcer.answer_until(
@@ -540,7 +554,15 @@ class Speaker:
         if self.link is not None:
             # Only now, with the decision applied: a peer listed here may start answering the
             # IPs we just stopped answering, and our word "fenced" must follow our stopping.
-            self.link.publish(Publication(judgement.state, self.own.tenure, judgement.listed))
+            witnesses = self.own.announced_witnesses
+            self.link.publish(
+                Publication(
+                    judgement.state,
+                    self.own.tenure,
+                    judgement.listed,
+                    None if witnesses is None else tuple(sorted(witnesses, key=str)),
+                )
+            )
         self._report_settled(now)
         renew_at = judgement.expiry_renew_at
         if renew_at is not None and renew_at <= now:

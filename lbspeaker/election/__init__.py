@@ -74,7 +74,10 @@ Timing with heartbeats (figures measured by bench/l2_availability.py are in docs
 - A node joining or a speaker restarting: peers keep its IPs until it says READY (view
   complete), then yield and list it; it answers on their listing: one heartbeat's latency.
 - API slow or away, for one speaker or all: holds, no gap.
-- A node lost or frozen: as without heartbeats (Lease expiry), plus up to `answer_silence`.
+- A node lost or frozen (or cut from its peers) whose tenure is bound: its witnesses refuse it
+  0.5 s after its last heartbeat and its IPs move 0.2 s later (rule 6). Unbound (two nodes, or
+  a tenure that lost its witnesses): as without heartbeats (Lease expiry), plus up to
+  `answer_silence`.
 
 Heartbeats: serving through API outages, joining without a warm-up
 ----------------------------------------------------------------
@@ -83,7 +86,7 @@ With the Secret `lbspeaker-heartbeat` present, every speaker sends each node a h
 change: its state (`SpeakerState`), its tenure, the peers its applied decision counts alive
 ("lists", sent only once the decision is applied), and the highest seq it received from the
 destination (an acknowledgement). The Lease stays the authority for membership and for
-speakers that cannot hear each other; heartbeats add these rules, the first four in
+speakers that cannot hear each other; heartbeats add these rules, all but the fifth in
 `decision.judge`:
 
 1. A peer's own word. A peer that said it released, or whose process was seen to exit (its
@@ -92,7 +95,7 @@ speakers that cannot hear each other; heartbeats add these rules, the first four
    seen for `admission_delay`, so that one never heard still counts before its 2W fallback
    can end (2W - V - margin = 3.4 s). A peer that says it is fenced, or that it has just
    started (no tenure yet), in a heartbeat echoing one of ours sent less than
-   `answer_silence` = 1 s ago (so the statement is that recent), is not answering and can
+   `answer_silence` = 1.5 s ago (so the statement is that recent), is not answering and can
    answer again only in a new tenure, which needs a new listing from us: its IPs go to the
    others now. A process not yet confirmed that we have not listed counts by its Lease only
    once that Lease has shown this very process for `admission_delay` (so peers keep a
@@ -107,7 +110,7 @@ speakers that cannot hear each other; heartbeats add these rules, the first four
    HOLDING, for the IPs it owned, while (a) each decision finds the previous right to answer
    still running (`OwnLease.answerable_until`: a hold never restarts after a gap), and (b)
    every peer it counts alive, including nodes its peers list that it does not know, has
-   acknowledged a heartbeat it sent while answering less than `hold_ack_window` = 0.5 s ago.
+   acknowledged a heartbeat it sent while answering less than `hold_ack_window` = 1 s ago.
    It also holds, without acknowledgements, while the API accepted a renew it sent less than
    V ago whose echo is late (`OwnLease.written_at`): peers expire a Lease only after it stayed
    unchanged for D + m_e in a complete view, and that write committed after it was sent, so
@@ -125,11 +128,27 @@ speakers that cannot hear each other; heartbeats add these rules, the first four
 4. Joins on acknowledgement. A new tenure serves as soon as its view is complete through the
    tenure's start (a renew sent after its first confirmation is confirmed) and every peer that
    answers or may start to (Lease valid or heard within `answer_silence`, not released: joiners
-   included) lists this tenure. Without that, it waits the fallback warm-up, 2W with heartbeats.
+   included) lists this tenure, and so does every speaker that may be holding unheard: one
+   whose Lease changed less than 2W + m_e ago (a lone hold lasts at most 2W - m_self after a
+   change of the holder's own Lease), and one that a peer we hear lists as alive (a holder with
+   peers is heard by each of them, or it could not hold). Without that, it waits the fallback
+   warm-up, 2W with heartbeats. (A 1,500-history run found a mute joiner that, seeing a lone
+   holder's Lease expired, waited for nobody and claimed beside it.)
    A serving tenure continues when peers join (they ask it); it stops while a peer it hears
    HOLDING does not list it (a holder sees no Leases; only its listing proves it yields).
 5. The responders enforce the last decision's `answerable_until` per packet: a process frozen
    (SIGSTOP, a stalled VM) answers nothing when it resumes until it has decided again.
+6. Witnesses and refusals (`refusal`, which holds the rule and its argument). A tenure that
+   starts serving on the listing of two peers or more is bound to those processes: it answers
+   only while one of them acknowledged a heartbeat it sent less than `support_window` = 0.5 s
+   ago. A witness that hears others but has not heard a bound tenure for `refuse_after` =
+   0.5 s refuses it for good; once every witness refused (the closure of the witness sets the
+   refusals name), peers count it gone `support_margin` = 0.2 s later, whatever its Lease
+   says, until its Lease names a later tenure seen for `admission_delay`. A tenure that lost
+   its support ends; the next one starts with a renew that names it (`OwnLease.end_tenure`).
+   During an outage a refused speaker no longer needs to acknowledge anyone's hold: holders
+   keep holding and, agreeing, take its IPs. `hold_ack_window` (1 s) leaves room for the
+   refusals (0.5 + 0.1 + 0.2 s) before a hold would end for lack of its acknowledgement.
 
 Why no split. Say H ranks above L for X and both claim at t.
 - Both serve by Lease, L judging H dead by Lease: the argument above; rule 4 replaces the
@@ -146,30 +165,42 @@ Why no split. Say H ranks above L for X and both claim at t.
   H. The remaining case is window 1 below.
 - Two joiners that become ready together: each is heard by the other (READY), so each waits
   for the other's listing, and their listings are of decisions that count both alive.
+- L counts H gone on its witnesses' refusals (rule 6): H's tenure cannot answer (`refusal`);
+  a later tenure of H serves only on L's listing or after its fallback, and L counts it again
+  by its Lease after admission_delay, as after a release.
 - Two holders that both take a released peer's IP X: each saw every peer it counts alive
   count alive exactly its own set. If their sets were equal they computed the same owner; if
   not, the one whose set changed last saw the other's older listing differ from its own and
   took nothing new (a holder only loses IPs when its set changes without agreement).
 tests/unit/test_election_safety.py simulates these: Lease histories as before plus heartbeats
-with per-direction delay, loss, cuts, and speakers that go mute while still deciding; a
-history it found (two joiners each skipping the other) is pinned there as a regression.
+with per-direction delay, loss, cuts, and speakers that go mute while still deciding, with
+refusals and witnesses; the histories it found (two joiners each skipping the other, a lone
+holder beside joiners) are pinned there as regressions.
 
 When two nodes may answer (each measured or tested)
 - Window 1, needs two faults at once: a speaker that reaches the API while others hold
   through an outage it does not share, and that neither hears them nor is heard by them (a
   node-network partition on top of the API partition). It may claim their IPs after its
-  warm-up: both answer until the holders' API returns or the partition heals.
+  warm-up: both answer until the holders' API returns or the partition heals. The same double
+  fault may let a bound speaker that reaches the API drop, as unheard, witnesses that hold
+  beside it, and so serve unbound while they take its IPs on their refusals.
 - Candidates seen differently (labels, EndpointSlices), as without heartbeats.
-- A speaker that cannot stop within the margins (0.5 s for holds, 1 s for Leases): the
-  responders' deadline check leaves only scheduling delays within one packet.
+- A speaker that cannot stop within the margins (0.5 s for holds, 0.2 s for support, 1 s for
+  Leases): the responders' deadline check leaves only scheduling delays within one packet.
 
 What it does not cover
-- A dead or cut-off node's IPs still move only when its Lease expires: 3.5 s plus detection
-  after a node is lost or frozen. A killed speaker process is seen at once (rule 1, exit watch).
-- A speaker that dies during an outage without being seen to exit (its node lost or frozen)
-  ends the hold of every speaker that counted it alive (they lack its acknowledgement) once
-  `hold_ack_window` passes: they fence and stay dark until the API returns. One seen to exit
-  or to release is dropped from everyone's alive set, and its IPs move once holders agree.
+- An unbound tenure's IPs still move only when its Lease expires (3.5 s) after its node is lost
+  or frozen: in a two-node cluster, or once all its witnesses left. Bound tenures rebind as
+  witnesses restart (a new process is added once every witness heard of it).
+- A speaker cut from its peers while its Lease renews (its heartbeats lost, its API path up) is
+  treated as lost: its IPs move, because on one segment its clients are most likely cut off
+  too (Cilium #35507). If they are not, it costs two short hand-overs: its Lease soon names a
+  later tenure, its peers count it again after admission_delay (3.4 s) and give its IPs back
+  (about 0.5 s unanswered while it rejoins).
+- If every speaker loses every other's heartbeats at once (a firewall on port 7474 on all
+  nodes), every bound tenure stops; each rejoins unbound after the 2W fallback (6 s dark).
+- A speaker that dies during an outage unseen, with an unbound tenure, ends the hold of every
+  speaker that counted it alive once `hold_ack_window` passes. Bound, it is refused instead.
 - A speaker that counts no peer alive holds only until 2W - m_self = 5.5 s after its view was
   last complete: a single-node cluster rides out API outages up to that long, not longer.
 - Heartbeats need the nodes to reach each other on UDP and TCP port 7474 (`--heartbeat-port`);

@@ -12,6 +12,14 @@ from lbspeaker.election.heartbeat import PeerRef, SpeakerState
 from lbspeaker.election.leases import LeaseObservation, LeaseState, expiry_renew_at, lease_state
 from lbspeaker.election.own_lease import OwnLease, Standing
 from lbspeaker.election.peers import PeerView
+from lbspeaker.election.refusal import (
+    MIN_WITNESSES,
+    OwnRefusals,
+    promoted,
+    refused_since,
+    supported_until,
+    witness,
+)
 from lbspeaker.election.rendezvous import IPAddress, NodeName, owner_for
 from lbspeaker.election.timing import ElectionTiming
 
@@ -33,6 +41,11 @@ class Heartbeats:
     `answer_silence` has passed since then."""
     listed: frozenset[PeerRef] = frozenset()
     """What our heartbeats list now: a promise to each of those runs that we count it alive."""
+    refused: OwnRefusals = field(default_factory=dict)
+    """The tenures of peers we refuse (`refusal`): when we refused each, and the witnesses we
+    knew it bound to."""
+    announced: Mapping[int, frozenset[PeerRef]] = field(default_factory=dict)
+    """The witnesses each of our recent heartbeats named, by seq."""
 
 
 @dataclass(frozen=True)
@@ -57,6 +70,12 @@ class Judgement:
     agreed: bool = False
     """While holding: every peer it counts alive was last heard counting alive exactly the
     same nodes (itself included), so all compute the same owners and it may take new IPs."""
+    witnesses: frozenset[PeerRef] | None = None
+    """The witnesses the tenure is bound to from now on (record with `OwnLease.bound`)."""
+    pending_witnesses: frozenset[PeerRef] = frozenset()
+    """Witnesses announced but not yet counted (record with `OwnLease.bound`)."""
+    ends_tenure: bool = False
+    """The tenure lost its witnesses' support: record with `OwnLease.end_tenure`."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +119,7 @@ def _peer_alive(
     observation: LeaseObservation | None,
     view: PeerView | None,
     *,
+    own_node: NodeName,
     now: float,
     view_complete_through: float | None,
     heartbeats: Heartbeats | None,
@@ -126,6 +146,23 @@ def _peer_alive(
     ):
         return True
     if view is not None and heartbeats is not None:
+        if _refused_tenure_gone(view, own_node, heartbeats, now, timing):
+            # It stopped answering in that tenure; a later one counts by its Lease only once
+            # seen for admission_delay (as a new process after a release, below).
+            later = observation is not None and (observation.incarnation, observation.tenure) > (
+                view.incarnation,
+                view.tenure,
+            )
+            seen_at = None
+            if observation is not None:
+                newer_process = observation.incarnation > view.incarnation
+                seen_at = (
+                    observation.incarnation_observed_at
+                    if newer_process
+                    else observation.run_observed_at
+                )
+            if not later or seen_at is None or now - seen_at < admission_delay:
+                return False
         if view.state is SpeakerState.RELEASED:
             # Gone, unless its Lease shows a newer process that has renewed for so long that
             # it may serve after its warm-up without our hearing it.
@@ -192,6 +229,7 @@ def judge(
         if _peer_alive(
             by_node.get(node),
             views.get(node),
+            own_node=own.node,
             now=now,
             view_complete_through=own.renewed_at,
             heartbeats=heartbeats,
@@ -201,17 +239,34 @@ def judge(
     )
     lease_standing = own.standing(now, warm_up_seconds, timing)
     standing, cause, hold_until = lease_standing, _lease_cause(own, lease_standing, now), None
+    witnesses: frozenset[PeerRef] | None = None
+    pending: frozenset[PeerRef] = frozenset()
+    support_until: float | None = None
+    ends_tenure = False
     if heartbeats is not None:
         # Who must list a new tenure before it serves: everyone who answers or might start to
         # (joining peers too: two joiners that skipped each other would both claim).
         # Not only those counted alive: a peer whose word we trust to keep its IPs from it may
         # trust ours the same way, and two that skip each other both claim.
+        # And every speaker that may be holding unheard: one whose Lease changed within the
+        # longest a lone hold lasts (2W, see _with_heartbeats), and one a peer we heard counts
+        # alive (a holder with peers is heard by all of them: they list it).
         must_list = alive_peers | frozenset(
             node
             for node in names
             if (view := views.get(node)) is None or view.state is not SpeakerState.RELEASED
             if (view is not None and now - view.heard_at < timing.answer_silence)
             or lease_state(by_node.get(node), own.renewed_at, timing) is LeaseState.VALID
+            or _may_hold_alone(by_node.get(node), own.renewed_at, warm_up_seconds, timing)
+        )
+        must_list |= frozenset(
+            ref.node
+            for node in must_list
+            if (view := views.get(node)) is not None and now - view.heard_at < timing.answer_silence
+            for ref in view.alive
+            if ref.node != own.node
+            and not _known_stopped(ref, views.get(ref.node))
+            and not _known_refused(ref, own.node, heartbeats, now, timing)
         )
         standing, cause, hold_until, alive_peers = _with_heartbeats(
             now,
@@ -224,22 +279,40 @@ def judge(
             timing=timing,
             warm_up_seconds=warm_up_seconds,
         )
+        witnesses, pending = _witnesses(own, standing, must_list, heartbeats)
+        if witnesses is not None and standing in (Standing.SERVING, Standing.HOLDING):
+            support_until = supported_until(witnesses, views, heartbeats.sent, timing)
+            if support_until is None or now >= support_until:
+                named = ", ".join(sorted(member.node for member in witnesses))
+                cause = f"no witness ({named}) acknowledged a heartbeat sent in the last "
+                cause += f"{timing.support_window} s"
+                standing, ends_tenure, witnesses, hold_until = Standing.FENCED, True, None, None
+                pending = frozenset()
     answering = standing in (Standing.SERVING, Standing.HOLDING)
     alive = alive_peers | (frozenset((own.node,)) if answering else frozenset())
     lease_valid = lease_standing in (Standing.SERVING, Standing.WARMING_UP)
     lease_until = own.valid_until(timing) if lease_valid else None
+    answerable_until = _latest(lease_until, hold_until) if answering else None
+    review_at = _review_at(
+        own, standing, warm_up_seconds=warm_up_seconds, timing=timing, hold_until=hold_until
+    )
+    if support_until is not None and answering:
+        # Bound: answer only while a witness's acknowledgement lasts (see `refusal`).
+        answerable_until = _earliest(answerable_until, support_until)
+        review_at = _earliest(review_at, support_until)
     return Judgement(
         standing=standing,
         alive=alive,
-        review_at=_review_at(
-            own, standing, warm_up_seconds=warm_up_seconds, timing=timing, hold_until=hold_until
-        ),
+        review_at=review_at,
         expiry_renew_at=expiry_renew_at(peers, own.renewed_at, timing),
         state=_state(own, standing),
         listed=_listed(alive_peers, views),
-        answerable_until=_latest(lease_until, hold_until) if answering else None,
+        answerable_until=answerable_until,
         cause=cause,
         agreed=standing is Standing.HOLDING and _agreed(own.node, alive, views, now, timing),
+        witnesses=witnesses,
+        pending_witnesses=pending,
+        ends_tenure=ends_tenure,
     )
 
 
@@ -353,7 +426,9 @@ def _with_heartbeats(
         for node in alive_peers
         if node in views
         for ref in views[node].alive
-        if ref.node != own.node and not _known_stopped(ref, views.get(ref.node))
+        if ref.node != own.node
+        and not _known_stopped(ref, views.get(ref.node))
+        and not _known_refused(ref, own.node, heartbeats, now, timing)
     )
     alive_peers |= gossip
     if own.answerable_until is None or now >= own.answerable_until:
@@ -383,13 +458,85 @@ def _with_heartbeats(
     return Standing.HOLDING, f"{cause}; every peer acknowledges us", hold_until, alive_peers
 
 
+def _refused_tenure_gone(
+    view: PeerView, own_node: NodeName, heartbeats: Heartbeats, now: float, timing: ElectionTiming
+) -> bool:
+    """Whether every witness of this peer's bound tenure refused it long enough ago that it
+    cannot be answering in it (`refusal`)."""
+    refused_at = refused_since(
+        view,
+        me=witness(own_node, heartbeats.incarnation),
+        refused=heartbeats.refused,
+        peers=heartbeats.peers,
+        listening_since=heartbeats.listening_since,
+    )
+    return refused_at is not None and now - refused_at >= timing.refusal_takeover_after
+
+
+def _witnesses(
+    own: OwnLease,
+    standing: Standing,
+    must_list: frozenset[NodeName],
+    heartbeats: Heartbeats,
+) -> tuple[frozenset[PeerRef] | None, frozenset[PeerRef]]:
+    """The witnesses the tenure is bound to after this decision, and those pending.
+
+    A tenure is bound when it starts serving on the listing of at least MIN_WITNESSES peers
+    (those peers' processes). It keeps a witness while it may still answer or speak
+    (`must_list`, same process), is unbound for good once none is left, and adds a peer in
+    `must_list` (a joiner, a witness's new process) once every witness heard it announced
+    (see `refusal`).
+    """
+    views = heartbeats.peers
+    if standing not in (Standing.SERVING, Standing.HOLDING):
+        return own.witnesses, own.pending_witnesses
+    if own.witnesses is None:
+        if own.answerable_until is not None:
+            return None, frozenset()  # answering unbound already: stays so in this tenure
+        # It starts answering now: bound if every peer that must list it does (a tenure that
+        # serves after the warm-up without them binds to nobody: none may be hearing it).
+        listing = all(
+            node in views and views[node].lists(own.node, heartbeats.incarnation, own.tenure)
+            for node in must_list
+        )
+        if len(must_list) < MIN_WITNESSES or not listing:
+            return None, frozenset()
+        return frozenset(witness(node, views[node].incarnation) for node in must_list), frozenset()
+
+    def current(member: PeerRef) -> bool:
+        view = views.get(member.node)
+        return (
+            member.node in must_list
+            and view is not None
+            and view.incarnation == member.incarnation
+            and view.state is not SpeakerState.RELEASED
+        )
+
+    members = frozenset(filter(current, own.witnesses))
+    if not members:
+        return None, frozenset()
+    candidates = frozenset(
+        witness(node, views[node].incarnation)
+        for node in must_list
+        if node in views and views[node].state is not SpeakerState.RELEASED
+    )
+    pending = frozenset(filter(current, own.pending_witnesses)) | (candidates - members)
+    ready = promoted(members, pending, views, heartbeats.announced)
+    return members | ready, pending - ready
+
+
+def _earliest(*times: float | None) -> float | None:
+    present = [t for t in times if t is not None]
+    return min(present) if present else None
+
+
 def _written_until(own: OwnLease, timing: ElectionTiming, lone_until: float | None) -> float | None:
     """Until when the latest renew the API accepted keeps us valid in every complete view:
     peers expire a Lease only after it stays unchanged for longer than the validity. Capped at
     `lone_until`: a write proves nothing about tenures begun since our view was complete."""
     if own.written_at is None:
         return None
-    return min(own.written_at + timing.validity, lone_until or float("inf"))
+    return _earliest(own.written_at + timing.validity, lone_until)
 
 
 def _agreed(
@@ -416,6 +563,36 @@ def _known_stopped(ref: PeerRef, view: PeerView | None) -> bool:
         view is not None
         and view.state is SpeakerState.RELEASED
         and 0 < ref.incarnation <= view.incarnation
+    )
+
+
+def _may_hold_alone(
+    observation: LeaseObservation | None,
+    view_complete_through: float | None,
+    warm_up_seconds: float,
+    timing: ElectionTiming,
+) -> bool:
+    """Whether this peer's Lease changed so recently that it may still hold with no peer to
+    acknowledge it: such a hold ends 2W - m_self after the holder's view was last complete,
+    which is before its Lease last changed (its own renew). Released Leases hold nothing."""
+    if observation is None or observation.released or view_complete_through is None:
+        return False
+    unchanged_for = view_complete_through - observation.last_change_observed_at
+    return unchanged_for < warm_up_seconds + timing.expiry_margin
+
+
+def _known_refused(
+    ref: PeerRef, own_node: NodeName, heartbeats: Heartbeats, now: float, timing: ElectionTiming
+) -> bool:
+    """Whether the tenure a peer lists is one we count gone on its witnesses' refusals (or an
+    earlier one of the same process): stale gossip, which two holders would otherwise pass
+    back and forth, each keeping the other waiting for the refused speaker's acknowledgement."""
+    view = heartbeats.peers.get(ref.node)
+    return (
+        view is not None
+        and 0 < ref.incarnation == view.incarnation
+        and ref.tenure <= view.tenure
+        and _refused_tenure_gone(view, own_node, heartbeats, now, timing)
     )
 
 

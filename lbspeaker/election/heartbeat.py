@@ -4,7 +4,9 @@ A heartbeat is one UDP datagram from one speaker to one peer, ten a second and a
 something in it changes. It says what the sender is doing (`SpeakerState`), which peers its
 last applied decision counts alive (so a peer knows it has been seen), and the sequence number
 of the latest heartbeat it received from the destination (an acknowledgement, which is what
-lets a speaker keep answering while the API server is away; see `lbspeaker.election`).
+lets a speaker keep answering while the API server is away; see `lbspeaker.election`). It also
+names the witnesses the sender's tenure is bound to, if any, and the tenures of others that the
+sender refuses (see `lbspeaker.election.refusal`).
 
 The wire form is compact JSON followed by an HMAC-SHA256 over it, keyed by a secret only
 speakers read (the Secret `lbspeaker-heartbeat`). Heartbeats carry no secrets, but a forged one
@@ -19,7 +21,7 @@ from enum import StrEnum
 
 MAC_BYTES = 32
 MAX_DATAGRAM = 8192
-"""Larger datagrams are not ours: about 60 bytes per peer listed, plus 150."""
+"""Larger datagrams are not ours: about 60 bytes per peer listed, 40 per witness, plus 150."""
 
 
 class SpeakerState(StrEnum):
@@ -53,12 +55,23 @@ class PeerRef:
 
 
 @dataclass(frozen=True)
+class Refusal:
+    """A tenure (`run`) the sender acknowledges no more, and the witnesses that tenure was
+    bound to as the sender last heard (see `lbspeaker.election.refusal`)."""
+
+    run: PeerRef
+    witnesses: tuple[PeerRef, ...]
+
+
+@dataclass(frozen=True)
 class Heartbeat:
     """One heartbeat from `node` to `destination`.
 
     `incarnation` is random per speaker process, `seq` grows by one per datagram it sends,
     `tenure` counts the tenures of that process. `echo` is the highest `seq` the sender has
     received from `destination`'s current incarnation (`echo_incarnation`), 0 if none.
+    `bound_to`: the witness processes (tenure 0) the sender's tenure is bound to, None when it
+    is not bound. `refuses`: tenures of other speakers the sender acknowledges no more.
     """
 
     node: str
@@ -70,6 +83,8 @@ class Heartbeat:
     echo_incarnation: int
     echo: int
     alive: tuple[PeerRef, ...]
+    bound_to: tuple[PeerRef, ...] | None = None
+    refuses: tuple[Refusal, ...] = ()
 
 
 class Rejected(StrEnum):
@@ -93,7 +108,12 @@ def encode(heartbeat: Heartbeat, key: bytes) -> bytes:
             heartbeat.state.value,
             heartbeat.echo_incarnation,
             heartbeat.echo,
-            [[p.node, p.incarnation, p.tenure] for p in heartbeat.alive],
+            _wire(heartbeat.alive),
+            None if heartbeat.bound_to is None else _wire(heartbeat.bound_to),
+            [
+                [r.run.node, r.run.incarnation, r.run.tenure, _wire(r.witnesses)]
+                for r in heartbeat.refuses
+            ],
         ],
         separators=(",", ":"),
     ).encode()
@@ -112,7 +132,11 @@ def decode(datagram: bytes, key: bytes, destination: str) -> Heartbeat | Rejecte
         return Rejected.BAD_MAC
     try:
         fields = json.loads(body)
-        node, to, incarnation, seq, tenure, state, echo_incarnation, echo, alive = fields
+        if not isinstance(fields, list) or len(fields) not in (9, 11):
+            raise ValueError("not a heartbeat")
+        # Nine fields: a speaker from before witnesses (it binds nothing and refuses nothing).
+        bound_to, refuses = fields[9:] if len(fields) == 11 else (None, [])
+        node, to, incarnation, seq, tenure, state, echo_incarnation, echo, alive = fields[:9]
         heartbeat = Heartbeat(
             node=_text(node),
             destination=_text(to),
@@ -122,7 +146,9 @@ def decode(datagram: bytes, key: bytes, destination: str) -> Heartbeat | Rejecte
             state=SpeakerState(state),
             echo_incarnation=_count(echo_incarnation),
             echo=_count(echo),
-            alive=tuple(PeerRef(_text(n), _count(i), _count(t)) for n, i, t in _list(alive)),
+            alive=_refs(alive),
+            bound_to=None if bound_to is None else _refs(bound_to),
+            refuses=_refusals(refuses),
         )
     except (ValueError, TypeError):
         return Rejected.MALFORMED
@@ -141,6 +167,22 @@ def _count(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**64:
         raise ValueError("not an unsigned 64-bit integer")
     return value
+
+
+def _wire(refs: tuple[PeerRef, ...]) -> list[list[object]]:
+    return [[p.node, p.incarnation, p.tenure] for p in refs]
+
+
+def _refusals(value: object) -> tuple[Refusal, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(item, list) and len(item) == 4 for item in value
+    ):
+        raise ValueError("not a list of refusals")
+    return tuple(Refusal(PeerRef(_text(n), _count(i), _count(t)), _refs(w)) for n, i, t, w in value)
+
+
+def _refs(value: object) -> tuple[PeerRef, ...]:
+    return tuple(PeerRef(_text(n), _count(i), _count(t)) for n, i, t in _list(value))
 
 
 def _list(value: object) -> list[list[object]]:

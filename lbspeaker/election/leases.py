@@ -36,6 +36,8 @@ class NodeLease:
     resource_version: str
     incarnation: int = 0
     """The speaker process that wrote it (heartbeats name it too); 0 if not written."""
+    tenure: int = 0
+    """The writer's tenure (`OwnLease.lease_tenure`); 0 if not written."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +54,9 @@ class LeaseObservation:
     incarnation_observed_at: float | None = None
     """When a write by this `incarnation` was first seen: how long a new process has been
     renewing, which bounds when it may serve without being heard (see `decision`)."""
+    tenure: int = 0
+    run_observed_at: float | None = None
+    """When a write by this incarnation naming this `tenure` was first seen (see `refusal`)."""
 
 
 def observe(
@@ -61,6 +66,7 @@ def observe(
     if previous is not None and previous.resource_version == lease.resource_version:
         return previous  # a re-list or resync, not a write: the clock keeps running
     same_process = previous is not None and previous.incarnation == lease.incarnation
+    same_run = same_process and previous is not None and previous.tenure == lease.tenure
     return LeaseObservation(
         node=lease.holder,
         last_change_observed_at=observed_at,
@@ -71,6 +77,8 @@ def observe(
         incarnation_observed_at=(
             previous.incarnation_observed_at if same_process and previous else observed_at
         ),
+        tenure=lease.tenure,
+        run_observed_at=previous.run_observed_at if same_run and previous else observed_at,
     )
 
 

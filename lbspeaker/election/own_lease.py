@@ -10,6 +10,7 @@ bounds both its own validity and how complete its view of its peers is.
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
+from lbspeaker.election.heartbeat import PeerRef
 from lbspeaker.election.rendezvous import NodeName
 from lbspeaker.election.timing import ElectionTiming
 
@@ -53,6 +54,18 @@ class OwnLease:
     answerable_until: float | None = None
     written_at: float | None = None
     """The send time of its latest renew whose write the API accepted (echoed or not yet)."""
+    witnesses: frozenset[PeerRef] | None = None
+    """The peer processes the current tenure is bound to; None: not bound (see `refusal`)."""
+    pending_witnesses: frozenset[PeerRef] = frozenset()
+    """Announced as witnesses, not yet heard of by every witness: they do not count yet."""
+    ended_at: float | None = None
+    """When a tenure last ended for lack of support: a renew sent before then starts none."""
+
+    @property
+    def lease_tenure(self) -> int:
+        """The tenure its Lease names: the current one, or the next while none runs (a renew
+        sent now starts that one when it is confirmed)."""
+        return self.tenure if self.tenure_started_at is not None else self.tenure + 1
 
     def renew_confirmed(
         self, sent_at: float, confirmed_at: float, timing: ElectionTiming
@@ -65,6 +78,11 @@ class OwnLease:
         if self.released_at is not None and sent_at <= self.released_at:
             # In flight when the speaker released: its write precedes the release write, so it
             # proves how far the view reaches but must not start a tenure the release then ends.
+            return replace(self, renewed_at=renewed_at)
+        ended_at = self.ended_at
+        if self.tenure_started_at is None and ended_at is not None and sent_at <= ended_at:
+            # Sent while the ended tenure ran, its write names that tenure: the next tenure
+            # must start on a write that names it (peers time its admission from that write).
             return replace(self, renewed_at=renewed_at)
         continuing = (
             self.tenure_started_at is not None
@@ -81,7 +99,12 @@ class OwnLease:
         if continuing:
             return replace(self, renewed_at=renewed_at)
         return replace(
-            self, renewed_at=renewed_at, tenure_started_at=confirmed_at, tenure=self.tenure + 1
+            self,
+            renewed_at=renewed_at,
+            tenure_started_at=confirmed_at,
+            tenure=self.tenure + 1,
+            witnesses=None,
+            pending_witnesses=frozenset(),
         )
 
     def written(self, sent_at: float | None) -> "OwnLease":
@@ -94,13 +117,46 @@ class OwnLease:
         """The bookkeeping after a decision proved the right to answer until `until`."""
         return replace(self, answerable_until=until)
 
+    def bound(
+        self, witnesses: frozenset[PeerRef] | None, pending: frozenset[PeerRef] = frozenset()
+    ) -> "OwnLease":
+        """The bookkeeping after a decision named the tenure's witnesses (`Judgement`)."""
+        if witnesses == self.witnesses and pending == self.pending_witnesses:
+            return self
+        return replace(self, witnesses=witnesses, pending_witnesses=pending)
+
+    @property
+    def announced_witnesses(self) -> frozenset[PeerRef] | None:
+        """What heartbeats name as the tenure's witnesses: those that count and those pending."""
+        return None if self.witnesses is None else self.witnesses | self.pending_witnesses
+
+    def end_tenure(self, at: float) -> "OwnLease":
+        """The bookkeeping once a bound tenure lost its witnesses' support: its peers may take
+        its IPs, so it may answer again only in a new tenure, started by a renew sent after
+        `at` (take `at` once renews name `lease_tenure`)."""
+        return replace(
+            self,
+            tenure_started_at=None,
+            answerable_until=None,
+            witnesses=None,
+            pending_witnesses=frozenset(),
+            ended_at=at,
+        )
+
     def release(self, at: float) -> "OwnLease":
         """The bookkeeping once the speaker decides to hand its IPs over, at `at`.
 
         Apply the (empty) decision that follows, stop announcing, and only then write the Lease
         with `released: true`: a successor takes over as soon as it sees that write.
         """
-        return replace(self, tenure_started_at=None, released_at=at, answerable_until=None)
+        return replace(
+            self,
+            tenure_started_at=None,
+            released_at=at,
+            answerable_until=None,
+            witnesses=None,
+            pending_witnesses=frozenset(),
+        )
 
     def valid_until(self, timing: ElectionTiming) -> float | None:
         """When the speaker must have stopped announcing unless a renew is confirmed first."""

@@ -7,7 +7,9 @@ speaker binds its heartbeat port before anything else and holds it until it exit
 incarnation heard means the previous process on that node has stopped.
 """
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from lbspeaker.election.heartbeat import Heartbeat, PeerRef, SpeakerState
 
@@ -19,7 +21,10 @@ class PeerView:
     `heard_at`: when it arrived. `answering_heard_at`: when a heartbeat saying SERVING or
     HOLDING last arrived from this incarnation. `stated_at`: when its current state was first
     heard (so a statement can be ordered against Lease changes). `echoed_seq`: the highest seq
-    of ours it has acknowledged, for our incarnation.
+    of ours it has acknowledged, for our incarnation. `bound_to`: the witnesses its tenure is
+    bound to (None: not bound). `refusing`: the tenures of others this process refuses, each
+    with when we first heard it say so and the witnesses it knew that tenure bound to (a
+    refusal is for good: they accumulate).
     """
 
     node: str
@@ -32,6 +37,10 @@ class PeerView:
     answering_heard_at: float | None
     echoed_seq: int
     alive: frozenset[PeerRef]
+    bound_to: frozenset[PeerRef] | None = None
+    refusing: Mapping[PeerRef, tuple[float, frozenset[PeerRef]]] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
 
     def lists(self, node: str, incarnation: int, tenure: int) -> bool:
         """Whether its applied decision counts that run of `node` alive."""
@@ -58,6 +67,9 @@ def receive(
     if heartbeat.state.answering:
         answering_at = now
     same_state = same_run and previous is not None and previous.state is heartbeat.state
+    refusing = dict(previous.refusing) if same_run and previous is not None else {}
+    for refusal in heartbeat.refuses:
+        refusing.setdefault(refusal.run, (now, frozenset(refusal.witnesses)))
     return PeerView(
         node=heartbeat.node,
         incarnation=heartbeat.incarnation,
@@ -69,6 +81,8 @@ def receive(
         answering_heard_at=answering_at,
         echoed_seq=max(echoed, previous.echoed_seq if same_run and previous else 0),
         alive=frozenset(heartbeat.alive),
+        bound_to=None if heartbeat.bound_to is None else frozenset(heartbeat.bound_to),
+        refusing=MappingProxyType(refusing),
     )
 
 
@@ -78,6 +92,7 @@ def exited(previous: PeerView | None, node: str, incarnation: int, now: float) -
     incarnation is already known (nothing to change)."""
     if previous is not None and previous.incarnation > incarnation:
         return None
+    same_run = previous is not None and previous.incarnation == incarnation
     return PeerView(
         node=node,
         incarnation=incarnation,
@@ -89,4 +104,5 @@ def exited(previous: PeerView | None, node: str, incarnation: int, now: float) -
         answering_heard_at=None,
         echoed_seq=0,
         alive=frozenset(),
+        refusing=previous.refusing if same_run and previous is not None else MappingProxyType({}),
     )

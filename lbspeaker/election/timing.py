@@ -27,11 +27,22 @@ class ElectionTiming:
       rules, because every interval is measured on one machine's monotonic clock.
     - `heartbeat_interval` = 0.1: each speaker tells every node, over UDP, what it is doing
       (and sends at once when that changes): ten small datagrams per peer per second.
-    - `hold_ack_window` = 0.5 and `answer_silence` = 1.0: a speaker whose Lease lapsed keeps
+    - `hold_ack_window` = 1.0 and `answer_silence` = 1.5: a speaker whose Lease lapsed keeps
       answering ("holds") only while every peer it counts alive has acknowledged one of its
       heartbeats sent less than hold_ack_window ago; a peer treats a holder as gone only after
       answer_silence without hearing it. The 0.5 s between the two absorbs the holder's lag in
-      stopping, as the Lease margins do.
+      stopping, as the Lease margins do. The hold window is long enough for the peers of a
+      speaker lost during an outage to refuse it (below) before their holds would end for
+      lack of its acknowledgements: 0.5 s of silence, up to one heartbeat interval until the
+      refusal is sent, the takeover delay of 0.2 s, and 0.2 s to spare.
+    - `refuse_after` = 0.5, `support_window` = 0.5 and `support_margin` = 0.2: a speaker bound
+      to witnesses answers only while one of them acknowledged a heartbeat it sent less than
+      support_window ago; a witness that has heard nothing from it for refuse_after refuses it
+      for good (acknowledges nothing more from that tenure). Once every witness refused, its
+      peers take its IPs support_margin later (plus support_window - refuse_after if that were
+      positive): a lost or frozen node's IPs move about 0.7 s after its last heartbeat. Five
+      heartbeat intervals without an acknowledgement: a loaded machine's scheduling hiccups
+      (0.3 s were seen in the lab while a speaker process started) do not stop anyone.
     """
 
     lease_duration_seconds: int = 3
@@ -39,9 +50,12 @@ class ElectionTiming:
     self_fence_margin: float = 0.5
     expiry_margin: float = 0.5
     heartbeat_interval: float = 0.1
-    hold_ack_window: float = 0.5
-    answer_silence: float = 1.0
+    hold_ack_window: float = 1.0
+    answer_silence: float = 1.5
     admission_margin: float = 0.1
+    refuse_after: float = 0.5
+    support_window: float = 0.5
+    support_margin: float = 0.2
 
     def __post_init__(self) -> None:
         if self.lease_duration_seconds < 1:
@@ -59,6 +73,12 @@ class ElectionTiming:
             # A holder needs a fresh acknowledgement before its window closes, and must stop
             # before any peer can call it silent.
             raise ValueError("need 0 < heartbeat_interval < hold_ack_window < answer_silence")
+        if not 0 < self.heartbeat_interval < min(self.support_window, self.refuse_after):
+            # A supported speaker needs a fresh acknowledgement before its window closes, and
+            # a witness must not refuse a speaker between two of its heartbeats.
+            raise ValueError("need heartbeat_interval below support_window and refuse_after")
+        if self.support_margin <= 0:
+            raise ValueError("support_margin must be positive")
         if not 0 < self.admission_margin < self.self_fence_margin:
             raise ValueError("admission_margin must be positive and below self_fence_margin")
 
@@ -66,6 +86,13 @@ class ElectionTiming:
     def validity(self) -> float:
         """How long after sending its last confirmed renew a speaker may keep announcing."""
         return self.lease_duration_seconds - self.self_fence_margin
+
+    @property
+    def refusal_takeover_after(self) -> float:
+        """How long after the last of a speaker's witnesses refused it its IPs may move: every
+        acknowledgement it can still use is of a heartbeat sent refuse_after before a refusal,
+        and lasts support_window; the margin absorbs its lag in stopping."""
+        return max(0.0, self.support_window - self.refuse_after) + self.support_margin
 
     def expiry_after(self, duration_seconds: float) -> float:
         """How long a Lease of `duration_seconds` must go unchanged, in a complete view, to

@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 LEASE_PREFIX = "lbspeaker-speaker-"
 RELEASED_ANNOTATION = "lbspeaker.io/released"
 INCARNATION_ANNOTATION = "lbspeaker.io/incarnation"
+TENURE_ANNOTATION = "lbspeaker.io/tenure"
 SPEAKER_LABELS = {"app.kubernetes.io/name": "lbspeaker", "app.kubernetes.io/component": "speaker"}
 SPEAKER_SELECTOR = ",".join(f"{k}={v}" for k, v in SPEAKER_LABELS.items())
 
@@ -36,12 +37,14 @@ def node_lease_from(lease: Any) -> NodeLease | None:
         duration_seconds=int(spec.lease_duration_seconds or 1),
         released=annotations.get(RELEASED_ANNOTATION) == "true",
         resource_version=str(lease.metadata.resource_version),
-        incarnation=_incarnation(annotations.get(INCARNATION_ANNOTATION)),
+        incarnation=_count(annotations.get(INCARNATION_ANNOTATION)),
+        tenure=_count(annotations.get(TENURE_ANNOTATION)),
     )
 
 
-def _incarnation(text: str | None) -> int:
-    """The writer's incarnation; 0 when absent or not a number (an older speaker wrote it)."""
+def _count(text: str | None) -> int:
+    """The writer's incarnation or tenure; 0 when absent or not a number (an older speaker
+    wrote it)."""
     try:
         return max(0, int(text or "0"))
     except ValueError:
@@ -63,6 +66,9 @@ class LeaseKeeper:
     ) -> None:
         self.api = api
         self.incarnation = incarnation
+        # Set by the decision loop (OwnLease.lease_tenure); a new process's first write
+        # names the tenure it will start.
+        self.tenure = 1
         # A renew answered after the validity proves nothing; a hung request (a frozen API
         # server) must not hold the renewer thread past that.
         self.timeout: dict[str, Any] = (
@@ -86,6 +92,7 @@ class LeaseKeeper:
             annotations={
                 RELEASED_ANNOTATION: "true" if released else "false",
                 INCARNATION_ANNOTATION: str(self.incarnation),
+                TENURE_ANNOTATION: str(self.tenure),
             },
         )
         if self.current is not None:

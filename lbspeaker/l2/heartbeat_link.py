@@ -6,6 +6,10 @@ peers read a new incarnation as proof that the previous process on that node has
 A sender thread writes one datagram per peer every heartbeat interval, and at once when the
 decision loop publishes a change; a receiver thread drops what is too frequent (per source
 address), unauthenticated or malformed, counting each reason.
+
+Refusals (`lbspeaker.election.refusal`) live here, under the same lock as the acknowledgements:
+from the instant this speaker refuses a peer's tenure, nothing that tenure sends is
+acknowledged, whichever thread hears it.
 """
 
 from __future__ import annotations
@@ -25,11 +29,15 @@ from lbspeaker.election.heartbeat import (
     MAX_DATAGRAM,
     Heartbeat,
     PeerRef,
+    Refusal,
     Rejected,
     SpeakerState,
     decode,
     encode,
 )
+from lbspeaker.election.peers import PeerView, receive
+from lbspeaker.election.refusal import run_of, should_refuse, witness
+from lbspeaker.election.timing import ElectionTiming
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +53,12 @@ RECEIVED = Counter(
 PER_SOURCE_RATE = 40.0
 PER_SOURCE_BURST = 40.0
 SENT_MEMORY_SECONDS = 5.0
+REFUSALS = Counter(
+    "lbspeaker_heartbeat_refusals_total",
+    "Tenures of peers this speaker refused: bound to it as a witness, silent for refuse_after",
+)
+# A refusal is kept while its peer may still speak for the refused tenure.
+REFUSAL_MEMORY_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -54,6 +68,7 @@ class Publication:
     state: SpeakerState
     tenure: int
     listed: tuple[PeerRef, ...]
+    bound_to: tuple[PeerRef, ...] | None = None
 
 
 class HeartbeatLink:
@@ -68,6 +83,7 @@ class HeartbeatLink:
         interval: float,
         key: Callable[[], bytes | None],
         deliver: Callable[[Heartbeat, float], None],
+        timing: ElectionTiming | None = None,
     ) -> None:
         self.node = node
         self.incarnation = incarnation
@@ -75,6 +91,7 @@ class HeartbeatLink:
         self.interval = interval
         self.key = key
         self.deliver = deliver
+        self.timing = timing or ElectionTiming(heartbeat_interval=interval)
         self.sock = _bind(port)
         self.stop = threading.Event()
         self.wake = threading.Event()
@@ -83,7 +100,11 @@ class HeartbeatLink:
         self.addresses: dict[str, str] = {}
         self.echo: dict[str, tuple[int, int]] = {}  # peer -> (its incarnation, highest seq)
         self.sent: dict[int, tuple[float, bool]] = {}  # our seq -> (sent at, said answering)
+        self.announced: dict[int, frozenset[PeerRef]] = {}  # our seq -> witnesses it named
         self.seq = 0
+        # What each peer last said (for refusing), and the tenures refused, with when.
+        self.views: dict[str, PeerView] = {}
+        self.refused: dict[PeerRef, tuple[float, frozenset[PeerRef]]] = {}
         self.limit = SenderRateLimit(PER_SOURCE_RATE, PER_SOURCE_BURST, max_senders=1024)
 
     def start(self) -> None:
@@ -111,6 +132,40 @@ class HeartbeatLink:
         with self.lock:
             return dict(self.sent)
 
+    def refused_runs(self) -> dict[PeerRef, tuple[float, frozenset[PeerRef]]]:
+        """The peers' tenures this speaker refuses: when it refused each (monotonic), and the
+        witnesses it knew each bound to."""
+        with self.lock:
+            return dict(self.refused)
+
+    def announced_recently(self) -> dict[int, frozenset[PeerRef]]:
+        """The witnesses each of our recent heartbeats named, by seq."""
+        with self.lock:
+            return dict(self.announced)
+
+    def refuse_silent(self, now: float) -> None:
+        """Refuses every tenure bound to us that has been silent for refuse_after."""
+        me = witness(self.node, self.incarnation)
+        with self.lock:
+            for view in self.views.values():
+                if should_refuse(
+                    me, view, self.refused, now, self.timing, others=self.views.values()
+                ):
+                    self.refused[run_of(view)] = (now, view.bound_to or frozenset())
+                    REFUSALS.inc()
+                    log.info(
+                        "refused peer=%s tenure=%s silent for %.2f s",
+                        view.node,
+                        view.tenure,
+                        now - view.heard_at,
+                    )
+            for run, (at, _) in list(self.refused.items()):
+                current = self.views.get(run.node)
+                if now - at > REFUSAL_MEMORY_SECONDS and (
+                    current is None or run_of(current) != run
+                ):
+                    del self.refused[run]
+
     def close(self) -> None:
         """Stops the threads; the socket stays bound until the process exits (see above)."""
         self.stop.set()
@@ -127,14 +182,21 @@ class HeartbeatLink:
         key = self.key()
         if key is None:
             return
+        self.refuse_silent(time.monotonic())
         with self.lock:
             publication, addresses, echo = self.publication, dict(self.addresses), dict(self.echo)
+            refuses = tuple(
+                Refusal(run, tuple(sorted(known, key=str)))
+                for run, (_, known) in self.refused.items()
+            )
+            announced = frozenset(publication.bound_to or ())
         for node, address in addresses.items():
             with self.lock:
                 self.seq += 1
                 seq = self.seq
                 now = time.monotonic()
                 self.sent[seq] = (now, publication.state.answering)
+                self.announced[seq] = announced
                 if len(self.sent) > 4096 or seq % 64 == 0:
                     self._forget_sent(now)
             their_incarnation, their_seq = echo.get(node, (0, 0))
@@ -149,6 +211,8 @@ class HeartbeatLink:
                     echo_incarnation=their_incarnation,
                     echo=their_seq,
                     alive=publication.listed,
+                    bound_to=publication.bound_to,
+                    refuses=refuses,
                 ),
                 key,
             )
@@ -164,6 +228,7 @@ class HeartbeatLink:
     def _forget_sent(self, now: float) -> None:
         for old in [s for s, (at, _) in self.sent.items() if now - at > SENT_MEMORY_SECONDS]:
             del self.sent[old]
+            self.announced.pop(old, None)
 
     def _receive_loop(self) -> None:
         self.sock.settimeout(0.5)
@@ -192,9 +257,14 @@ class HeartbeatLink:
             RECEIVED.labels(heartbeat.value).inc()
             return
         with self.lock:
+            view = receive(self.views.get(heartbeat.node), heartbeat, now, self.incarnation)
+            if view is not None:
+                self.views[heartbeat.node] = view
             known = self.echo.get(heartbeat.node, (0, 0))
-            if heartbeat.incarnation > known[0] or (
-                heartbeat.incarnation == known[0] and heartbeat.seq > known[1]
+            refused = PeerRef(heartbeat.node, heartbeat.incarnation, heartbeat.tenure)
+            if refused not in self.refused and (
+                heartbeat.incarnation > known[0]
+                or (heartbeat.incarnation == known[0] and heartbeat.seq > known[1])
             ):
                 self.echo[heartbeat.node] = (heartbeat.incarnation, heartbeat.seq)
         RECEIVED.labels("accepted").inc()

@@ -8,12 +8,15 @@ fault). How long gaps last is measured by bench/l2_availability.py, not asserted
 
 from __future__ import annotations
 
+import os
+import shutil
 import signal
 import socket
 import time
 import uuid
 from collections.abc import Iterator
 from ipaddress import IPv4Address
+from pathlib import Path
 
 import pytest
 
@@ -26,9 +29,9 @@ pytestmark = pytest.mark.net
 
 VIPS = [IPv4Address("192.0.2.180") + offset for offset in range(4)]
 FAULT_SECONDS = 8.0  # more than three times the validity (2.5 s) a Lease alone rides out
-# A heartbeat cut only has to outlast answer_silence (1 s); kept short because while it lasts no
-# other speaker can hold (it lacks the cut node's acknowledgements), so an unrelated slow renew
-# on a loaded machine would fence it: a second fault this test is not about.
+# A heartbeat cut only has to outlast refuse_after (0.4 s) and the takeover; kept short because
+# while it lasts a second, unrelated fault (a slow renew on a loaded machine) is not what the
+# test is about.
 PARTITION_SECONDS = 4.0
 
 
@@ -44,6 +47,10 @@ def setup(crds: Lab) -> Iterator[tuple[L2Setup, ARPProbe]]:
     finally:
         if probe is not None:
             probe.close()
+        keep = os.environ.get("LBSPEAKER_KEEP_LOGS")
+        if keep:  # the speakers' logs outlive the lab, for reading a failure afterwards
+            for node in crds.nodes:
+                shutil.copy(l2.log_path(node.name), Path(keep) / l2.log_path(node.name).name)
         l2.remove()
 
 
@@ -77,7 +84,8 @@ def _speaker_story(l2: L2Setup) -> str:
     lines = []
     for node in l2.lab.nodes:
         for line in l2.log_path(node.name).read_text().splitlines()[-400:]:
-            if any(key in line for key in ("standing", "announcing ip", "withdrawn", "exited")):
+            keys = ("standing", "announcing ip", "withdrawn", "exited", "refused")
+            if any(key in line for key in keys):
                 lines.append(line)
     return "\n" + "\n".join(sorted(lines)[-60:])
 
@@ -106,7 +114,7 @@ def test_vips_keep_answering_while_the_apiserver_is_frozen(
         with apiserver_frozen(l2.lab):
             time.sleep(FAULT_SECONDS)
 
-    assert_answered_once_throughout(observe(setup, freeze))
+    assert_answered_once_throughout(observe(setup, freeze), l2)
     holding = [n.name for n in l2.lab.nodes if "to=Holding" in l2.log_path(n.name).read_text()]
     assert holding, "no speaker held: the test did not exercise the hold"
 
@@ -116,7 +124,7 @@ def test_vips_keep_answering_while_the_apiserver_is_down_and_restarted(
 ) -> None:
     l2, _ = setup
     assert_answered_once_throughout(
-        observe(setup, lambda: restart_apiserver(l2.lab, FAULT_SECONDS))
+        observe(setup, lambda: restart_apiserver(l2.lab, FAULT_SECONDS)), l2
     )
 
 
@@ -144,11 +152,13 @@ def test_a_speaker_cut_off_from_the_api_keeps_its_vips_while_its_peers_hear_it(
     assert l2.owner_of(probe, VIPS[0]) == owner  # nobody took it over
 
 
-def test_a_speaker_cut_off_from_its_peers_but_not_the_api_changes_nothing(
+def test_a_speaker_cut_off_from_its_peers_but_not_the_api_hands_its_vips_over_and_back(
     setup: tuple[L2Setup, ARPProbe],
 ) -> None:
-    """Heartbeats lost both ways: the Lease still shows it alive, so it keeps its VIPs and
-    nobody answers them beside it."""
+    """Heartbeats lost both ways while its Lease renews: its witnesses hear nothing, which
+    is what a lost node looks like, so it stops and they take its VIPs (a node cut from its
+    peers on the node network is usually cut from its clients too). When heartbeats pass again
+    it rejoins and takes its share back. Nothing answers a VIP twice."""
     l2, probe = setup
     owner = l2.owner_of(probe, VIPS[0])
     assert owner is not None
@@ -159,6 +169,37 @@ def test_a_speaker_cut_off_from_its_peers_but_not_the_api_changes_nothing(
     assert_answered_once_throughout(
         observe(setup, lambda: dropping(l2, owner, rules, PARTITION_SECONDS)), l2
     )
+    assert "no witness" in l2.log_path(owner).read_text(), "the cut speaker did not stop"
+    assert f"refused peer={owner}" in _peer_logs(l2, owner), "no witness refused it"
+    wait_for(lambda: l2.owner_of(probe, VIPS[0]) == owner, timeout=30)  # back with its share
+
+
+def test_a_frozen_owner_is_taken_over_on_its_witnesses_refusals_and_never_answers_twice(
+    setup: tuple[L2Setup, ARPProbe],
+) -> None:
+    """SIGSTOP on the owner's speaker: its Lease would expire after 3.5 s; its witnesses
+    refuse it after 0.4 s of silence and take its VIPs. Resumed, it answers nothing from its
+    old decision (the responders' deadline) and rejoins in a new tenure."""
+    l2, probe = setup
+    owner = l2.owner_of(probe, VIPS[0])
+    assert owner is not None
+    process = l2.process(owner)
+
+    def freeze() -> None:
+        process.send_signal(signal.SIGSTOP)
+        try:
+            l2.wait_every_vip_answered_once(probe)  # the others took its VIPs
+        finally:
+            process.send_signal(signal.SIGCONT)
+        l2.wait_answering(owner)
+
+    results = observe(setup, freeze)
+    assert all(seen.dual_rounds == 0 for seen in results.values()), results
+    assert f"refused peer={owner}" in _peer_logs(l2, owner), "no witness refused it"
+
+
+def _peer_logs(l2: L2Setup, node: str) -> str:
+    return "".join(l2.log_path(n.name).read_text() for n in l2.lab.nodes if n.name != node)
 
 
 def test_a_killed_speaker_is_taken_over_and_takes_back_its_share(

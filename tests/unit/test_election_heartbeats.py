@@ -33,7 +33,7 @@ from lbspeaker.election.peers import PeerView, exited, receive
 
 pytestmark = pytest.mark.unit
 
-TIMING = ElectionTiming()  # Lease 3 s (validity 2.5 s), hold window 0.5 s, silence 1 s
+TIMING = ElectionTiming()  # Lease 3 s (validity 2.5 s), hold window 1 s, silence 1.5 s
 NOW = 1000.0
 KEY = b"k" * 32
 ME = 7  # node1's incarnation
@@ -191,7 +191,7 @@ class Peer:
         )
 
 
-SENT_AGES = (0.05, 0.15, 0.45, 0.55, 0.9, 1.2)
+SENT_AGES = (0.05, 0.15, 0.45, 0.95, 1.2, 1.6)
 
 
 @dataclass(frozen=True)
@@ -240,8 +240,8 @@ CASES = [
          "-> holds what it owned", renewed_ago=LAPSED,
          peers=(Peer("node2", lease_ago=LAPSED), Peer("node3", lease_ago=LAPSED)),
          standing=Standing.HOLDING),
-    Case("a peer's last acknowledgement is of a heartbeat sent 0.55 s ago (window 0.5 s) "
-         "-> fenced", renewed_ago=LAPSED, peers=(Peer("node2"), Peer("node3", acked_seq_ago=0.55)),
+    Case("a peer's last acknowledgement is of a heartbeat sent 1.2 s ago (window 1 s) "
+         "-> fenced", renewed_ago=LAPSED, peers=(Peer("node2"), Peer("node3", acked_seq_ago=1.2)),
          standing=Standing.FENCED, alive=frozenset({"node2", "node3"})),
     Case("a loaded apiserver: renews accepted (0.5 s ago) but not yet echoed for 2.6 s, and a "
          "peer that cannot hear us: holds all the same, as every complete view sees our Lease "
@@ -258,15 +258,15 @@ CASES = [
          answerable_for=-0.01, standing=Standing.FENCED, alive=frozenset({"node2", "node3"})),
     Case("a peer whose Lease expired long ago but is heard answering is alive (it may hold)",
          peers=(Peer("node2", lease_ago=None), Peer("node3"))),
-    Case("a peer whose Lease expired and who has not been heard answering for 1 s is gone",
-         peers=(Peer("node2", lease_ago=None, heard_ago=1.0), Peer("node3")),
+    Case("a peer whose Lease expired and who has not been heard answering for 1.6 s is gone",
+         peers=(Peer("node2", lease_ago=None, heard_ago=1.6), Peer("node3")),
          alive=frozenset({"node1", "node3"})),
     Case("a peer with a valid Lease that says it is fenced (in a heartbeat echoing ours of "
          "0.15 s ago) is gone: its IPs move now, not when its Lease expires",
          peers=(Peer("node2", said=SpeakerState.FENCED), Peer("node3")),
          alive=frozenset({"node1", "node3"})),
-    Case("... but a statement whose echo is older than 1 s is not trusted: the Lease decides",
-         peers=(Peer("node2", said=SpeakerState.FENCED, acked_seq_ago=1.2), Peer("node3"))),
+    Case("... but a statement whose echo is older than 1.5 s is not trusted: the Lease decides",
+         peers=(Peer("node2", said=SpeakerState.FENCED, acked_seq_ago=1.6), Peer("node3"))),
     Case("a peer that said it released is gone before its Lease shows it",
          peers=(Peer("node2", said=SpeakerState.RELEASED, heard_ago=0.1), Peer("node3")),
          alive=frozenset({"node1", "node3"})),

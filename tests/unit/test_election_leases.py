@@ -148,7 +148,7 @@ def test_release_ends_the_tenure_and_a_renew_in_flight_does_not_revive_it() -> N
         {"renew_interval": 2.5},
         {"renew_interval": 0.0},
         {"heartbeat_interval": 0.0},
-        {"hold_ack_window": 1.0},  # not below answer_silence: a holder could outlive its ack
+        {"hold_ack_window": 1.5},  # not below answer_silence: a holder could outlive its ack
         {"hold_ack_window": 0.05},  # not above the interval: no ack could ever be fresh
         {"admission_margin": 0.0},
     ],

@@ -11,7 +11,7 @@ Every speaker decides at every instant where any decision can change; no two may
 import math
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address
 from itertools import combinations, pairwise
 
@@ -29,8 +29,9 @@ from lbspeaker.election import (
     decide,
     judge,
 )
-from lbspeaker.election.heartbeat import Heartbeat, PeerRef, SpeakerState
+from lbspeaker.election.heartbeat import Heartbeat, PeerRef, Refusal, SpeakerState
 from lbspeaker.election.peers import PeerView, receive
+from lbspeaker.election.refusal import run_of, should_refuse, witness
 
 pytestmark = pytest.mark.unit
 
@@ -163,8 +164,13 @@ def breakpoints(history: History) -> list[float]:
 class Speaker:
     """What one speaker process knows, advanced through true time; its times on its own clock."""
 
-    def __init__(self, history: History, process: Process) -> None:
+    def __init__(
+        self, history: History, process: Process, write_tenures: dict[int, int] | None = None
+    ) -> None:
         self.history, self.process = history, process
+        # The tenure each write named (by position in history.writes), recorded by the writer
+        # as it sends (heartbeat_claims); 0 without heartbeats.
+        self.write_tenures = write_tenures if write_tenures is not None else {}
         self.own = OwnLease(process.node)
         self.peers: dict[str, LeaseObservation] = {}
         self.delivered = 0  # how many of history.writes its watch has delivered
@@ -187,6 +193,13 @@ class Speaker:
                     incarnation=incarnation,
                     incarnation_observed_at=(
                         previous.incarnation_observed_at if same and previous else local_at
+                    ),
+                    tenure=self.write_tenures.get(self.delivered, 0),
+                    run_observed_at=(
+                        previous.run_observed_at
+                        if same and previous
+                        and previous.tenure == self.write_tenures.get(self.delivered, 0)
+                        else local_at
                     ),
                 )  # fmt: skip
             elif write.process == self.process.index and not write.released:
@@ -420,8 +433,14 @@ def networks(draw: st.DrawFn, history: History) -> Network:
 class HeartbeatSpeaker(Speaker):
     """A speaker process that also sends and hears heartbeats."""
 
-    def __init__(self, history: History, process: Process, network: Network) -> None:
-        super().__init__(history, process)
+    def __init__(
+        self,
+        history: History,
+        process: Process,
+        network: Network,
+        write_tenures: dict[int, int],
+    ) -> None:
+        super().__init__(history, process, write_tenures)
         self.network = network
         self.incarnation = process.index + 1  # a later process on a node has a higher one
         self.views: dict[str, PeerView] = {}
@@ -429,8 +448,12 @@ class HeartbeatSpeaker(Speaker):
         self.seq = 0
         self.echo: dict[str, tuple[int, int]] = {}
         self.owned: frozenset[IPAddress] = frozenset()
-        self.publication: tuple[SpeakerState, int, tuple[PeerRef, ...]] = (
-            SpeakerState.UNCONFIRMED, 0, ())  # fmt: skip
+        # Tenures this process refuses: since when, and the witnesses it knew them bound to.
+        self.refused: dict[PeerRef, tuple[float, frozenset[PeerRef]]] = {}
+        self.announced: dict[int, frozenset[PeerRef]] = {}  # seq -> witnesses it named
+        self.publication: tuple[
+            SpeakerState, int, tuple[PeerRef, ...], frozenset[PeerRef] | None, int
+        ] = (SpeakerState.UNCONFIRMED, 0, (), None, 0)
         self.next_send = process.start
         self.inbox: list[tuple[float, Heartbeat]] = []
 
@@ -449,8 +472,18 @@ class HeartbeatSpeaker(Speaker):
             if view is not None:
                 self.views[heartbeat.node] = view
             known = self.echo.get(heartbeat.node, (0, 0))
-            if (heartbeat.incarnation, heartbeat.seq) > known:
+            run = PeerRef(heartbeat.node, heartbeat.incarnation, heartbeat.tenure)
+            if (heartbeat.incarnation, heartbeat.seq) > known and run not in self.refused:
                 self.echo[heartbeat.node] = (heartbeat.incarnation, heartbeat.seq)
+
+    def refuse(self, now: float) -> None:
+        """Refuses the bound tenures silent for refuse_after (between hearing and acking: the
+        link's lock makes the same atomic in the speaker)."""
+        local_now = self.history.local(self.process.node, now)
+        me = witness(self.process.node, self.incarnation)
+        for view in self.views.values():
+            if should_refuse(me, view, self.refused, local_now, TIMING, others=self.views.values()):
+                self.refused[run_of(view)] = (local_now, view.bound_to or frozenset())
 
     def decide_with_heartbeats(self, now: float) -> frozenset[IPAddress]:
         super().decide(now)  # absorbs Lease deliveries and the release, as without heartbeats
@@ -466,14 +499,23 @@ class HeartbeatSpeaker(Speaker):
                 self.sent,
                 self.history.local(self.process.node, self.process.start),
                 frozenset(self.publication[2]),
+                self.refused,
+                self.announced,
             ),
         )
-        self.own = self.own.answerable(judgement.answerable_until)
+        self.own = self.own.answerable(judgement.answerable_until).bound(
+            judgement.witnesses, judgement.pending_witnesses
+        )
+        if judgement.ends_tenure:
+            self.own = self.own.end_tenure(local_now)
         decision = assign(
             self.process.node, judgement, self.history.candidates, owned_before=self.owned
         )
         self.owned = decision.owned
-        publication = (judgement.state, self.own.tenure, judgement.listed)
+        publication = (
+            judgement.state, self.own.tenure, judgement.listed, self.own.announced_witnesses,
+            len(self.refused),
+        )  # fmt: skip
         if publication != self.publication:
             self.publication = publication
             self.next_send = now  # a change goes out at once
@@ -483,17 +525,20 @@ class HeartbeatSpeaker(Speaker):
         if now < self.next_send or self.muted(now):
             return
         self.next_send = now + 0.1
-        state, tenure, listed = self.publication
+        state, tenure, listed, witnesses, _ = self.publication
         for other in speakers:
             node = other.process.node
             if node == self.process.node or not other.process.start <= now < other.process.stop:
                 continue
             self.seq += 1
             self.sent[self.seq] = (self.history.local(self.process.node, now), state.answering)
+            self.announced[self.seq] = witnesses or frozenset()
             incarnation, seq = self.echo.get(node, (0, 0))
             heartbeat = Heartbeat(
                 self.process.node, node, self.incarnation, self.seq, tenure, state,
                 incarnation, seq, listed,
+                None if witnesses is None else tuple(sorted(witnesses, key=str)),
+                tuple(Refusal(run, tuple(known)) for run, (_, known) in self.refused.items()),
             )  # fmt: skip
             at = self.network.delivered_at(self.process.node, node, now, self.seq)
             if at is not None:
@@ -503,13 +548,23 @@ class HeartbeatSpeaker(Speaker):
 def heartbeat_claims(
     history: History, network: Network
 ) -> Iterator[tuple[float, dict[str, frozenset[IPAddress]]]]:
-    speakers = [HeartbeatSpeaker(history, p, network) for p in history.processes]
+    write_tenures: dict[int, int] = {}
+    speakers = [HeartbeatSpeaker(history, p, network, write_tenures) for p in history.processes]
+    unsent = list(enumerate(history.writes))
     end = max([w.commit for w in history.writes] + [p.start for p in history.processes]) + 6.0
     for step in range(int(end / STEP) + 1):
         now = step * STEP
         running = [s for s in speakers if s.process.start <= now < s.process.stop]
+        # Each write names its writer's tenure as of when it was sent (the state after the
+        # previous step holds until this one).
+        writers = {(s.process.node, s.process.index): s for s in running}
+        for position, write in [(i, w) for i, w in unsent if w.sent <= now]:
+            writer = writers.get((write.node, write.process))
+            write_tenures[position] = writer.own.lease_tenure if writer is not None else 0
+        unsent = [(i, w) for i, w in unsent if w.sent > now]
         for speaker in running:
             speaker.hear(now)
+            speaker.refuse(now)
         claimed = {s.process.node: s.decide_with_heartbeats(now) for s in running}
         for speaker in running:
             speaker.send(now, running)
@@ -688,3 +743,76 @@ def test_a_holder_that_hears_nobody_stops_before_a_joiners_fallback_ends() -> No
             assert not mine & theirs, f"{a} and {b} both claim {sorted(mine & theirs)} at {now}"
         claimants.update(node for node, ips in owned.items() if ips)
     assert claimants >= {"n1", "n3"}  # the joiners served: the test is not vacuous
+
+
+def lost_at(history: History, network: Network, node: str, at: float) -> tuple[History, Network]:
+    """The same history with `node` lost at `at`: it writes nothing more and goes mute (it
+    keeps deciding from what it has, like a frozen process)."""
+    writes = [w for w in history.writes if w.node != node or w.sent < at]
+    history = replace(
+        history,
+        writes=writes,
+        delivered={name: [write.commit + 0.01 for write in writes] for name in history.clocks},
+    )
+    return history, replace(network, mute_from={(node, 0): at})
+
+
+def test_a_lost_speakers_ips_move_on_its_witnesses_refusals_before_its_lease_expires() -> None:
+    """n1 is lost at 10 s. Its Lease would expire at about 13.5 s; n2 and n3, the witnesses
+    its tenure is bound to, refuse it 0.4 s after its last heartbeat and take its IPs 0.2 s
+    later: every IP is answered again by 11 s, and n1 (still deciding) claims none."""
+    history, network = lost_at(*outage_history((math.inf, math.inf), {}), "n1", 10.0)
+    lost_ips: set[IPAddress] = set()
+    for now, owned in heartbeat_claims(history, network):
+        for (a, mine), (b, theirs) in combinations(owned.items(), 2):
+            assert not mine & theirs, (a, b, now)
+        if 9.5 <= now < 10.0:
+            lost_ips = set(owned["n1"])
+        if 11.0 <= now <= 13.0:
+            assert not owned["n1"], now
+            assert sorted(ip for ips in owned.values() for ip in ips) == IPS, now
+    assert lost_ips  # n1 answered for some IPs before it was lost: the test is not vacuous
+
+
+def test_a_speaker_lost_during_an_api_outage_no_longer_ends_the_others_holds() -> None:
+    """The API is away for everyone from 8 to 24 s and n3 is lost at 12 s. n1 and n2 refuse
+    it, so they no longer need its acknowledgements to hold, and, agreeing on who is alive,
+    take its IPs: every IP stays answered through the outage."""
+    history, network = lost_at(*outage_history((8.0, 24.0), {}), "n3", 12.0)
+    for now, owned in heartbeat_claims(history, network):
+        for (a, mine), (b, theirs) in combinations(owned.items(), 2):
+            assert not mine & theirs, (a, b, now)
+        if 13.0 <= now <= 23.0:
+            assert not owned["n3"], now
+            assert sorted(ip for ips in owned.values() for ip in ips) == IPS, now
+
+
+def test_a_joiner_that_hears_nobody_waits_for_a_lone_holder_it_cannot_see() -> None:
+    """Found by a 1,500-history run: n2 is cut from the API at 10 s, and it holds with no
+    peer to ask. n3 starts at 11 s and hears nothing (mute). Once n2's Lease expired in
+    n3's view, n3 found nobody to wait for and claimed everything beside the holder. A speaker
+    whose Lease changed within the longest lone hold (2W plus the expiry margin) now has to
+    list a joiner first, so n3 waits for its fallback warm-up, and n2's hold has ended by then."""
+    writes = sorted(
+        [Write("n2", 0, sent, sent, released=False) for sent in (0.8 * k for k in range(13))]
+        + [Write("n3", 0, 11.0 + 0.8 * k, 11.0 + 0.8 * k, released=False) for k in range(20)],
+        key=lambda write: write.commit,
+    )
+    history = History(
+        clocks={"n2": (0.0, 1.0), "n3": (0.0, 1.0)},
+        processes=[Process("n2", 0, 0.0, math.inf, None), Process("n3", 0, 11.0, math.inf, None)],
+        writes=writes,
+        # n2 is cut from the API: its watch delivers nothing after 10 s either.
+        delivered={
+            "n2": [w.commit + 0.01 if w.commit < 10.0 else math.inf for w in writes],
+            "n3": [w.commit + 0.01 for w in writes],
+        },
+        candidates={ip: frozenset({"n2", "n3"}) for ip in IPS},
+    )
+    network = Network({("n2", "n3"): 0.01, ("n3", "n2"): 0.01}, {}, {}, {("n3", 0): 11.0})
+    claimants: set[str] = set()
+    for now, owned in heartbeat_claims(history, network):
+        for (a, mine), (b, theirs) in combinations(owned.items(), 2):
+            assert not mine & theirs, f"{a} and {b} both claim {sorted(mine & theirs)} at {now}"
+        claimants.update(node for node, ips in owned.items() if ips)
+    assert claimants == {"n2", "n3"}  # both served in turn: the test is not vacuous
