@@ -30,26 +30,16 @@ nofile="$(ulimit -Hn)"; nproc="$(ulimit -Hu)"
 ulimits=(--ulimit "nofile=$nofile:$nofile" --ulimit "nproc=$nproc:$nproc")
 
 # --- the base: what python:3.11-slim-bookworm gives, from Debian's own packages ---------------
-# python3.11-venv: the Dockerfile makes a virtualenv. Documentation and locales are left out as
-# the official slim images do.
+# python3.11-venv: the Dockerfile makes a virtualenv.
+# shellcheck source=tools/debian-minbase.sh
+source "$repo/tools/debian-minbase.sh"
 base_packages="python3.11,python3.11-venv,ca-certificates"
-base_dpkg_opts=(path-exclude=/usr/share/man/* path-exclude=/usr/share/doc/*
-	path-include=/usr/share/doc/*/copyright path-exclude=/usr/share/info/*
-	path-exclude=/usr/share/locale/*)
-base_key="$(printf '%s\n' bookworm minbase "$base_packages" "${base_dpkg_opts[@]}" | sha256sum | cut -c1-16)"
+base_key="$(printf '%s\n' bookworm minbase "$base_packages" "${minbase_dpkg_opts[@]}" | sha256sum | cut -c1-16)"
 base_tar="$cache_root/base/bookworm-$base_key.tar"
 base_image="localhost/lbspeaker-base:bookworm-$base_key"
 if [ ! -f "$base_tar" ]; then
-	mkdir -p "$(dirname "$base_tar")"
-	# The host's apt sources (deb822), so the base comes from the mirror this machine uses.
-	sources=/etc/apt/sources.list.d/debian.sources
-	[ -f "$sources" ] || sources=http://deb.debian.org/debian
 	echo "build-image: mmdebstrap bookworm base ($base_packages), about a minute" >&2
-	dpkg_args=()
-	for opt in "${base_dpkg_opts[@]}"; do dpkg_args+=(--dpkgopt="$opt"); done
-	mmdebstrap --quiet --format=tar --variant=minbase --include="$base_packages" "${dpkg_args[@]}" \
-		bookworm "$base_tar.partial" "$sources" || die "mmdebstrap failed (see above)"
-	mv "$base_tar.partial" "$base_tar"
+	minbase_tar "$base_packages" "$base_tar" || die "mmdebstrap failed (see above)"
 fi
 if ! podman image exists "$base_image"; then
 	podman import --quiet "$base_tar" "$base_image" >/dev/null || die "podman import of $base_tar failed"

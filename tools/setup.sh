@@ -10,11 +10,12 @@ die() { echo "setup: $*" >&2; exit 1; }
 [ "$(id -u)" = 0 ] || die "must run as root (network namespaces and raw sockets need it); retry with sudo"
 
 # iproute2: ip netns/link; iputils-ping, arping, ndisc6: probes in tests; openssl: lab certificates;
-# bird2: the real BGP router in tests; procps: ps/pgrep for diagnostics.
+# bird2: the real BGP router in tests; procps: ps/pgrep for diagnostics; curl: the LB + Ingress
+# demo's client (`curl --resolve`, as docs/usage.md shows it).
 # The real-node tier (docs/real-nodes.md): containerd, runc and the CNI plugins run each node's
 # Pods; iptables and conntrack serve kube-proxy; podman, buildah and mmdebstrap build the image
 # on a locally made Debian base (no registry is reachable).
-apt_packages=(iproute2 iputils-ping arping ndisc6 openssl bird2 procps
+apt_packages=(iproute2 iputils-ping arping ndisc6 openssl bird2 procps curl
 	containerd runc containernetworking-plugins iptables conntrack podman buildah mmdebstrap)
 missing=()
 for p in "${apt_packages[@]}"; do

@@ -85,3 +85,17 @@ def create_pki(directory: Path, ips: list[ipaddress.IPv4Address | ipaddress.IPv6
         "rsa", "-in", str(pki.service_account_key), "-pubout", "-out", str(pki.service_account_pub)
     )
     return pki
+
+
+def create_self_signed(directory: Path, dns_names: list[str]) -> tuple[Path, Path]:
+    """A self-signed serving certificate for `dns_names` and its key: (cert, key). A client
+    trusts it by naming the certificate itself as its CA (`curl --cacert`)."""
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    cert, key = directory / "tls.crt", directory / "tls.key"
+    san = ",".join(f"DNS:{name}" for name in dns_names)
+    _openssl(
+        "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+        "-days", "365", "-subj", f"/CN={dns_names[0]}", "-addext", f"subjectAltName={san}",
+        "-keyout", str(key), "-out", str(cert),
+    )  # fmt: skip
+    return cert, key

@@ -3,8 +3,9 @@
 Brings up the real-node lab (containerd, kubelet and kube-proxy per node; the image built from
 the Dockerfile), installs lbspeaker with `kubectl apply -k manifests/`, applies the layer-2
 example pool, deploys a 2-replica backend behind a LoadBalancer Service, shows the client
-reaching the Pods through the VIP, then takes the answering node's link down and shows the VIP
-answered from another node. The lab keeps running afterwards.
+reaching the Pods through the VIP, puts the LB + Ingress scheme next to it (one VIP on 80/443,
+HAProxy routing two host names to two sites, docs/usage.md), then takes the answering node's
+link down and shows the VIP answered from another node. The lab keeps running afterwards.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import sys
 import time
 from collections import Counter
 
-from lbspeaker.lab import real_install
+from lbspeaker.lab import lb_ingress, real_install
 from lbspeaker.lab.controlplane import ControlPlaneError
 from lbspeaker.lab.http_probe import HttpProbe, failures, longest_gap
 from lbspeaker.lab.lab import Lab, LabError, wait_for
 from lbspeaker.lab.real_nodes import RealNodeError, restore_routes
 from lbspeaker.lab.topology import Host
 
-STEPS = 7
+STEPS = 8
 
 
 def _step(number: int, text: str) -> None:
@@ -35,6 +36,19 @@ def _announcer(lab: Lab, vip: str) -> Host | None:
         if mac and mac in lab.exec_in(node, ["ip", "link", "show", "eth0"]).stdout:
             return node
     return None
+
+
+def _show_lb_ingress(lab: Lab) -> None:
+    cafile = lb_ingress.deploy(lab)
+    ns, service = lb_ingress.NAMESPACE, lb_ingress.SERVICE
+    vip = wait_for(lambda: real_install.external_ip(lab, ns, service), timeout=60)
+    print(lab.kubectl("get", "svc,pods", "-n", ns, "-o", "wide").stdout, end="")
+    for scheme in ("http", "https"):
+        for site in lb_ingress.SITES:
+            status, body = lb_ingress.first_answer(lab, vip, site, scheme, cafile)
+            command = " ".join(lb_ingress.curl_argv(vip, site, scheme, cafile))
+            print(f"  {command}\n    -> {status}, from Pod {body}")
+    print(f"  TLS ends at the proxy, with a self-signed certificate for both names ({cafile})")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,7 +83,13 @@ def run(args: argparse.Namespace) -> int:
             print("demo: the client did not resolve the VIP to a node", file=sys.stderr)
             return 1
         print(f"  the client resolved {vip} to {owner.name}'s MAC (its speaker answers ARP)")
-        _step(6, f"{owner.name}'s link goes down for 20 s while the client keeps fetching")
+        _step(
+            6,
+            "LB + Ingress: one LoadBalancer on 80/443 in front of HAProxy routing shop.example "
+            "and blog.example to two sites (docs/examples/lb-ingress/)",
+        )
+        _show_lb_ingress(lab)
+        _step(7, f"{owner.name}'s link goes down for 20 s while the client keeps fetching")
         probe = HttpProbe(lab.client.netns, f"http://{vip}/", lab.directory / "demo-fail.log")
         time.sleep(1)
         lab.exec_in(owner, ["ip", "link", "set", "eth0", "down"])
@@ -90,7 +110,7 @@ def run(args: argparse.Namespace) -> int:
     except (LabError, ControlPlaneError, RealNodeError, TimeoutError) as error:
         print(f"demo: {error}\n  clean up: lbspeaker lab down --name {args.name}", file=sys.stderr)
         return 1
-    _step(7, f"done in {time.monotonic() - started:.0f} s; the lab keeps running:")
+    _step(8, f"done in {time.monotonic() - started:.0f} s; the lab keeps running:")
     print(f"  export KUBECONFIG={lab.kubeconfig} PATH={lab.bin_dir}:$PATH")
     print("  kubectl get nodes; kubectl get pods -A -o wide")
     print(f"  ip netns exec {lab.client.netns} curl http://{vip}/")

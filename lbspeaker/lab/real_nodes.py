@@ -50,18 +50,21 @@ def find_node_binaries(explicit: str | None = None) -> Path:
     )
 
 
+def built_by(script: str) -> Path:
+    """What a tools/ build script makes (cached there; built on first use): the path it prints
+    on its last line."""
+    built = subprocess.run(
+        ["bash", str(REPO / "tools" / script)],
+        capture_output=True, text=True, check=False, timeout=1800,
+    )  # fmt: skip
+    if built.returncode != 0:
+        raise RealNodeError(f"tools/{script} failed:\n{built.stderr.strip()}")
+    return Path(built.stdout.strip().splitlines()[-1])
+
+
 def build_images() -> list[Path]:
     """The lbspeaker image (tools/build-image.sh) and the sandbox image, as docker-archives."""
-    paths = []
-    for script in ("build-image.sh", "build-pause-image.sh"):
-        built = subprocess.run(
-            ["bash", str(REPO / "tools" / script)],
-            capture_output=True, text=True, check=False, timeout=1800,
-        )  # fmt: skip
-        if built.returncode != 0:
-            raise RealNodeError(f"tools/{script} failed:\n{built.stderr.strip()}")
-        paths.append(Path(built.stdout.strip().splitlines()[-1]))
-    return paths
+    return [built_by(script) for script in ("build-image.sh", "build-pause-image.sh")]
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,11 @@
-"""The install a user does, on real nodes: `kubectl apply -k manifests/`, a pool, a Service,
-and a client fetching http://VIP/ through ARP -> node -> kube-proxy -> Pod.
+"""The install a user does, on real nodes: `kubectl apply -k manifests/` or `helm install`, a
+pool, a Service, and a client fetching http://VIP/ through ARP -> node -> kube-proxy -> Pod.
 
 One scenario in steps, in this order, on one real-node lab (kubelets, containerd, kube-proxy,
 the image built from the Dockerfile): the install, the first fetch, rollout restarts under
-load, the answering node's link going down, and the uninstall.
+load, the answering node's link going down, and the uninstall. The manifests route runs every
+step; the Helm route (the same objects, tests/integration/test_chart.py) the install, the fetch
+and the uninstall, which keeps the tier's time down.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from lbspeaker.k8s.speaker_lease import RELEASED_ANNOTATION
 from lbspeaker.lab import nodes, real_install
 from lbspeaker.lab.http_probe import HttpProbe, failures, longest_gap
 from lbspeaker.lab.lab import Lab, wait_for
+from lbspeaker.lab.real_install import Route
 from lbspeaker.lab.real_nodes import RealNode, real_nodes, restore_routes
 from lbspeaker.lab.topology import Host
 from lbspeaker.preflight import CAP_NET_RAW, effective_capabilities
@@ -30,20 +33,44 @@ from tests.nodes.conftest import http_get
 pytestmark = pytest.mark.nodes
 
 NS = real_install.INSTALL_NAMESPACE
+# Module-scoped: every step of one route runs before the other route installs.
+EITHER_ROUTE = pytest.mark.parametrize("route", real_install.ROUTES, indirect=True)
+MANIFESTS_ROUTE = pytest.mark.parametrize("route", ["manifests"], indirect=True)
 
 
 @pytest.fixture(scope="module")
-def installed(real_lab: Lab) -> Lab:
-    real_install.install(real_lab)
-    return real_lab
+def route(request: pytest.FixtureRequest) -> Route:
+    chosen: Route = request.param
+    return chosen
 
 
 @pytest.fixture(scope="module")
-def vip(installed: Lab) -> str:
-    """The layer-2 example pool, the backend and its Service; the Service's IP."""
+def installed(real_lab: Lab, route: Route) -> Iterator[Lab]:
+    real_install.install(real_lab, route)
+    try:
+        yield real_lab
+    finally:
+        # The uninstall step did not run or failed: the other route must start clean.
+        if real_install.installed(real_lab):
+            real_install.uninstall(real_lab, route)
+
+
+@pytest.fixture(scope="module")
+def vip(installed: Lab) -> Iterator[str]:
+    """The layer-2 example pool, the backend and its Service; the Service's IP. The Service
+    goes afterwards, so that the next route's controller assigns it anew."""
     real_install.apply_example(installed, "l2.yaml")
     real_install.deploy_backend(installed)
-    return wait_for(lambda: real_install.external_ip(installed), timeout=60)
+    try:
+        yield wait_for(lambda: real_install.external_ip(installed), timeout=60)
+    finally:
+        real_install.remove_backend(installed, real_install.BACKEND_NAMESPACE)
+        # Its Pods too, which outlive the Deployment by their grace period: the next route's
+        # tests count the backend's Pods.
+        installed.kubectl(
+            "-n", real_install.BACKEND_NAMESPACE, "wait", "--for=delete", "pod", "-l", "app=web",
+            "--timeout=120s",
+        )  # fmt: skip
 
 
 @pytest.fixture
@@ -102,6 +129,7 @@ def _pods(lab: Lab, component: str) -> set[str]:
     return set(lab.kubectl("-n", NS, "get", "pods", "-l", selector, "-o", "name").stdout.split())
 
 
+@EITHER_ROUTE
 def test_the_install_comes_up_through_its_own_probes_tokens_and_security_context(
     installed: Lab,
 ) -> None:
@@ -126,6 +154,7 @@ def test_the_install_comes_up_through_its_own_probes_tokens_and_security_context
     assert controllers == [(65532, 0, True)] * 2, "the image's user, no capability, read-only"
 
 
+@MANIFESTS_ROUTE
 def test_a_speaker_pod_without_net_raw_stays_unready_with_one_clear_line_and_no_restart(
     installed: Lab,
 ) -> None:
@@ -171,6 +200,7 @@ def test_a_speaker_pod_without_net_raw_stays_unready_with_one_clear_line_and_no_
         installed.kubectl("-n", NS, "delete", "pod", name, "--wait=false")
 
 
+@EITHER_ROUTE
 def test_the_client_fetches_the_vip_through_arp_a_node_and_kube_proxy(
     installed: Lab, vip: str, probe: HttpProbe
 ) -> None:
@@ -188,6 +218,7 @@ def test_the_client_fetches_the_vip_through_arp_a_node_and_kube_proxy(
         assert f"-d {vip}/32" in rules
 
 
+@MANIFESTS_ROUTE
 def test_rollout_restarts_of_speakers_and_controllers_under_load(
     installed: Lab, vip: str, probe: HttpProbe
 ) -> None:
@@ -209,6 +240,7 @@ def test_rollout_restarts_of_speakers_and_controllers_under_load(
           f"longest gap {longest_gap(answers):.1f} s")  # fmt: skip
 
 
+@MANIFESTS_ROUTE
 def test_deleting_the_answering_speaker_pod_releases_its_lease_and_hands_the_vip_over(
     installed: Lab, vip: str, probe: HttpProbe
 ) -> None:
@@ -256,6 +288,7 @@ def test_deleting_the_answering_speaker_pod_releases_its_lease_and_hands_the_vip
           f"longest gap {longest_gap(answers):.1f} s")  # fmt: skip
 
 
+@MANIFESTS_ROUTE
 def test_the_answering_nodes_link_down_moves_the_vip_and_the_node_turns_not_ready(
     installed: Lab, vip: str, probe: HttpProbe
 ) -> None:
@@ -281,6 +314,7 @@ def test_the_answering_nodes_link_down_moves_the_vip_and_the_node_turns_not_read
     wait_for(lambda: _node_ready(installed, owner.name), timeout=180, interval=1)
 
 
+@MANIFESTS_ROUTE
 def test_after_its_link_returns_the_nodes_speaker_is_ready_again(installed: Lab) -> None:
     """The link-down dropped the masqueraded conntrack entries of the speaker's watches; their
     read timeouts end them, so renewals are confirmed again and the speaker serves."""
@@ -290,14 +324,12 @@ def test_after_its_link_returns_the_nodes_speaker_is_ready_again(installed: Lab)
     assert done.returncode == 0, done.stderr
 
 
-def test_delete_k_leaves_nothing_behind(installed: Lab, vip: str) -> None:
-    real_install.uninstall(installed)
-    leftovers = installed.kubectl(
-        "get", "namespace/lbspeaker-system", "crd", "clusterrole", "clusterrolebinding",
-        "validatingadmissionpolicy", "validatingadmissionpolicybinding", "-o", "name",
-        check=False,
-    ).stdout.split()  # fmt: skip
-    assert [name for name in leftovers if "lbspeaker" in name] == []
+@EITHER_ROUTE
+def test_the_uninstall_leaves_nothing_behind(installed: Lab, route: Route, vip: str) -> None:
+    """`kubectl delete -k manifests/`, or `helm uninstall` and what docs/installation.md says
+    to delete after it (the CRDs, the namespace)."""
+    real_install.uninstall(installed, route)
+    assert real_install.leftovers(installed) == []
     # And no lbspeaker container runs on any node any more.
     lab_nodes: list[RealNode] = real_nodes(installed.topology, installed.directory)
     for node in lab_nodes:
@@ -305,6 +337,7 @@ def test_delete_k_leaves_nothing_behind(installed: Lab, vip: str) -> None:
         assert node.runtime.task_pids("lbspeaker-", "controller") == []
 
 
+@MANIFESTS_ROUTE
 def test_an_image_missing_on_a_node_gives_err_image_pull(installed: Lab) -> None:
     """What docs/real-nodes.md tells a user to fix by loading the image into the node."""
     pod = """
