@@ -1,17 +1,36 @@
-"""Writes Kubernetes Events users see in `kubectl describe`; failures are logged, never raised."""
+"""Writes Kubernetes Events users see in `kubectl describe`; failures are logged, never raised.
+
+Events are capped, as client-go's recorder caps them: per object, a burst of PER_OBJECT_BURST
+then one every 1 / PER_OBJECT_RATE seconds (a flapping Service cannot flood the apiserver), and
+at most MAX_PENDING writes queued (during an API outage writes wait for their timeout; the
+queue must not grow for as long as the outage lasts). What is dropped is counted and logged.
+"""
 
 from __future__ import annotations
 
 import datetime
 import json
 import logging
+import time
 from typing import Any
 
 from kubernetes import client
+from prometheus_client import Counter
 
+from lbspeaker.announce.ratelimit import SenderRateLimit
 from lbspeaker.k8s.writer import KeyedWriter, discard
 
 log = logging.getLogger(__name__)
+
+PER_OBJECT_BURST = 10.0
+PER_OBJECT_RATE = 0.1
+MAX_PENDING = 2000
+DROPPED = Counter(
+    "lbspeaker_events_dropped_total",
+    "Events not written, by reason: rate (too many for one object) or backlog (queue full)",
+    ["component", "reason"],
+)
+DROP_LOG_INTERVAL = 30.0
 
 
 class EventRecorder:
@@ -24,6 +43,17 @@ class EventRecorder:
         self.component = component
         self.instance = instance
         self.writer = writer
+        self.per_object = SenderRateLimit(PER_OBJECT_RATE, PER_OBJECT_BURST, max_senders=65536)
+        self.dropped = 0
+        self.drop_logged_at = float("-inf")
+
+    def admit(self, key: str, now: float) -> str | None:
+        """Why an Event for the object `key` may not be written at `now` (None: it may)."""
+        if self.writer.pending() >= MAX_PENDING:
+            return "backlog"
+        if not self.per_object.allow(key.encode(), now):
+            return "rate"
+        return None
 
     def record(
         self,
@@ -35,6 +65,11 @@ class EventRecorder:
         """`involved` is an ObjectReference dict: kind, apiVersion, namespace, name, uid."""
         now = datetime.datetime.now(datetime.UTC)
         namespace = involved.get("namespace") or "default"
+        key = f"{involved.get('kind')}/{namespace}/{involved['name']}"
+        dropped = self.admit(key, time.monotonic())
+        if dropped is not None:
+            self._dropped(dropped, key, reason)
+            return
         event = client.CoreV1Event(
             metadata=client.V1ObjectMeta(generate_name=f"{involved['name']}."),
             involved_object=client.V1ObjectReference(**involved),
@@ -72,6 +107,22 @@ class EventRecorder:
                 log.warning("could not record event reason=%s error=%s", reason, error)
 
         self.writer.submit(f"{namespace}/{involved['name']}", write)
+
+    def _dropped(self, why: str, key: str, reason: str) -> None:
+        DROPPED.labels(self.component, why).inc()
+        self.dropped += 1
+        now = time.monotonic()
+        if now - self.drop_logged_at >= DROP_LOG_INTERVAL:
+            self.drop_logged_at = now
+            log.warning(
+                "events dropped=%d (%s; latest object=%s reason=%s): see "
+                "lbspeaker_events_dropped_total",
+                self.dropped,
+                why,
+                key,
+                reason,
+            )
+            self.dropped = 0
 
 
 def _status_reason(error: client.ApiException) -> str:

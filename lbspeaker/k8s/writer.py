@@ -34,6 +34,10 @@ class KeyedWriter:
         # crc32, not hash(): stable, so one key maps to one worker for the process lifetime.
         self.queues[zlib.crc32(key.encode()) % len(self.queues)].put(write)
 
+    def pending(self) -> int:
+        """Writes submitted and not yet started (approximate, as Queue.qsize is)."""
+        return sum(jobs.qsize() for jobs in self.queues)
+
     def _work(self, jobs: queue.Queue[Callable[[], None] | None]) -> None:
         while (job := jobs.get()) is not None:
             try:
