@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from lbspeaker import __version__
 
@@ -50,6 +51,7 @@ def _cmd_speaker(args: argparse.Namespace) -> int:
         claim_unset_class=not args.only_own_class,
         timing=timing,
         heartbeat_port=args.heartbeat_port,
+        runtime_dir=Path(args.runtime_dir),
     )
     return speaker.run(options, args.kubeconfig, args.metrics_port)
 
@@ -156,6 +158,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=7474,
         help="UDP port for heartbeats between speakers (key: Secret lbspeaker-heartbeat); "
         "0 turns them off",
+    )
+    speaker.add_argument(
+        "--runtime-dir",
+        default="/run/lbspeaker",
+        help="where the speaker keeps ExaBGP's configuration and API socket",
     )
     speaker.set_defaults(handler=_cmd_speaker)
 

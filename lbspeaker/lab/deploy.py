@@ -38,11 +38,15 @@ def controller_command(kubeconfig: Path, *flags: str, log_level: str = "INFO") -
 def speaker_command(
     node: Host, kubeconfig: Path, *flags: str, log_level: str = "INFO", metrics_port: int = 0
 ) -> list[str]:
-    """`lbspeaker speaker` for a node; run it with `in_namespace` (or `Lab.spawn(host=)`)."""
+    """`lbspeaker speaker` for a node; run it with `in_namespace` (or `Lab.spawn(host=)`).
+
+    Its runtime directory sits beside the kubeconfig (the lab's directory), so whatever a
+    killed speaker leaves there goes with the lab, not into the machine's /run/lbspeaker."""
     return [
         sys.executable, "-m", "lbspeaker.cli", "--log-level", log_level, "speaker",
         "--node-name", node.name, "--kubeconfig", str(kubeconfig),
-        "--metrics-port", str(metrics_port), *flags,
+        "--metrics-port", str(metrics_port),
+        "--runtime-dir", str(kubeconfig.parent / f"run-{node.name}"), *flags,
     ]  # fmt: skip
 
 

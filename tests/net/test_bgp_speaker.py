@@ -412,10 +412,12 @@ def test_md5_session_comes_up_with_the_password_from_a_secret(bgp: BGPLab) -> No
     [vip] = bgp.service("signed")
     wait_for(lambda: bgp.router.established("md5_node1"), timeout=TIMEOUT)
     wait_for(lambda: bgp.router.next_hops(f"{vip}/32", "md5") == {"192.0.2.11"}, timeout=TIMEOUT)
-    config = next(Path("/run/lbspeaker").glob("lbspeaker-bgp-node1-*/exabgp.conf"), None)
-    if config is not None:
-        assert config.stat().st_mode & 0o077 == 0
-        assert PASSWORD not in config.read_text()
+    # The lab runs each speaker with its runtime directory in the lab's (lab/deploy.py).
+    runtime = bgp.lab.kubeconfig.parent / "run-node1"
+    config = next(runtime.glob("lbspeaker-bgp-node1-*/exabgp.conf"), None)
+    assert config is not None, f"no ExaBGP configuration under {runtime}"
+    assert config.stat().st_mode & 0o077 == 0
+    assert PASSWORD not in config.read_text()
     # keepaliveTime cannot be honoured by ExaBGP: said so, once, on the peer.
     name = bgp.peers["md5"]
     wait_for(lambda: "FieldIgnored" in dict(bgp.events("BGPPeer", name)), timeout=TIMEOUT)
