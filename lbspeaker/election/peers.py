@@ -68,6 +68,17 @@ def receive(
         answering_at = now
     same_state = same_run and previous is not None and previous.state is heartbeat.state
     refusing = dict(previous.refusing) if same_run and previous is not None else {}
+    bound_to = None if heartbeat.bound_to is None else frozenset(heartbeat.bound_to)
+    if (
+        bound_to is None
+        and not heartbeat.state.answering
+        and same_run
+        and previous is not None
+        and previous.tenure == heartbeat.tenure
+    ):
+        # Its bound tenure ended (it answers nothing in it any more): what that tenure was
+        # bound to still decides whether it was refused, until a later tenure speaks.
+        bound_to = previous.bound_to
     for refusal in heartbeat.refuses:
         refusing.setdefault(refusal.run, (now, frozenset(refusal.witnesses)))
     return PeerView(
@@ -81,7 +92,7 @@ def receive(
         answering_heard_at=answering_at,
         echoed_seq=max(echoed, previous.echoed_seq if same_run and previous else 0),
         alive=frozenset(heartbeat.alive),
-        bound_to=None if heartbeat.bound_to is None else frozenset(heartbeat.bound_to),
+        bound_to=bound_to,
         refusing=MappingProxyType(refusing),
     )
 

@@ -312,3 +312,23 @@ def test_a_bound_tenure_replaces_a_restarted_witness_by_its_new_process_once_ann
     beats = Heartbeats(7, peers, sent, listening_since=0.0, announced=announced)
     second = judge(NOW, own, leases, TIMING, beats)
     assert second.witnesses == {NODE2, node3_new} and not second.pending_witnesses
+
+
+def test_a_refused_tenure_that_ended_stays_refused_when_it_speaks_again_unbound() -> None:
+    """A node back from a link cut says, in the tenure that lost its support, that it is not
+    confirmed and bound to nothing: what that tenure was bound to still decides (found by the
+    availability bench: its peers counted it alive again and handed it its addresses 2 s
+    before it could answer)."""
+    bound = Heartbeat(
+        "node2", "node1", 5, 10, 2, SpeakerState.SERVING, 7, 3, (), bound_to=(ME, NODE3)
+    )  # fmt: skip
+    seen = receive(None, bound, 10.0, 7)
+    ended = replace(bound, seq=11, state=SpeakerState.UNCONFIRMED, bound_to=None)
+    after = receive(seen, ended, 20.0, 7)
+    assert after is not None and after.bound_to == {ME, NODE3}
+    # Unbound while still answering (it dropped its last witness): that is news, taken.
+    unbound = receive(seen, replace(bound, seq=11, bound_to=None), 20.0, 7)
+    assert unbound is not None and unbound.bound_to is None
+    # A later tenure speaks for itself.
+    later = receive(after, replace(ended, seq=12, tenure=3, state=SpeakerState.READY), 21.0, 7)
+    assert later is not None and later.bound_to is None
