@@ -181,9 +181,12 @@ When two nodes may answer (each measured or tested)
 - Window 1, needs two faults at once: a speaker that reaches the API while others hold
   through an outage it does not share, and that neither hears them nor is heard by them (a
   node-network partition on top of the API partition). It may claim their IPs after its
-  warm-up: both answer until the holders' API returns or the partition heals. The same double
-  fault may let a bound speaker that reaches the API drop, as unheard, witnesses that hold
-  beside it, and so serve unbound while they take its IPs on their refusals.
+  warm-up: both answer until the holders' API returns or the partition heals (then it hears
+  them HOLDING without listing it, and stops). The same double fault may let a bound speaker
+  that reaches the API drop, as unheard, witnesses that hold beside it, and so serve unbound
+  while they take its IPs on their refusals. Scripted in test_election_safety.py
+  (test_window_1_...): the dual claims start 6 s into the double fault (the fallback warm-up)
+  and end within one heartbeat of the cut healing.
 - Candidates seen differently (labels, EndpointSlices), as without heartbeats.
 - A speaker that cannot stop within the margins (0.5 s for holds, 0.2 s for support, 1 s for
   Leases): the responders' deadline check leaves only scheduling delays within one packet.

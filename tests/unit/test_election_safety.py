@@ -816,3 +816,33 @@ def test_a_joiner_that_hears_nobody_waits_for_a_lone_holder_it_cannot_see() -> N
             assert not mine & theirs, f"{a} and {b} both claim {sorted(mine & theirs)} at {now}"
         claimants.update(node for node, ips in owned.items() if ips)
     assert claimants == {"n2", "n3"}  # both served in turn: the test is not vacuous
+
+
+def test_window_1_two_faults_at_once_dual_claims_end_when_the_partition_heals() -> None:
+    """Window 1 (package docstring), the one split the rules allow: from 8 to 20 s n1 and n2
+    lose the API and n3 loses them (node network cut both ways), while n3 keeps the API. n1
+    and n2 hold, and refuse n3, whose tenure loses its witnesses' support; n3 rejoins unbound
+    after its fallback warm-up and claims everything beside the holders. The dual claims
+    must stay inside the double fault: they end once the cut heals and n3 hears the holders."""
+    cut = {pair: (8.0, 20.0) for pair in (("n1", "n3"), ("n3", "n1"), ("n2", "n3"), ("n3", "n2"))}
+    history, network = outage_history((math.inf, math.inf), cut)
+    away = ("n1", "n2")
+    writes = [w for w in history.writes if w.node not in away or not 8.0 <= w.sent < 20.0]
+    delivered = {
+        name: [
+            max(w.commit + 0.01, 20.0)
+            if name in away and 8.0 <= w.commit < 20.0
+            else w.commit + 0.01
+            for w in writes
+        ]
+        for name in history.clocks
+    }
+    history = replace(history, writes=writes, delivered=delivered)
+    dual_at: list[float] = []
+    for now, owned in heartbeat_claims(history, network):
+        if any(mine & theirs for (_, mine), (_, theirs) in combinations(owned.items(), 2)):
+            dual_at.append(now)
+        if now > 24.0:
+            assert sorted(ip for ips in owned.values() for ip in ips) == IPS, now
+    assert dual_at, "the double fault produced no dual claim: the window is not exercised"
+    assert min(dual_at) >= 8.0 and max(dual_at) < 21.0, (min(dual_at), max(dual_at))
