@@ -12,11 +12,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import statistics
 import subprocess
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 from lbspeaker.lab import processes
 from lbspeaker.lab.deploy import (
@@ -86,11 +88,11 @@ def _install(lab: Lab, services: int, pool_range: str) -> subprocess.Popen[bytes
     return controller
 
 
-def _start_speakers(lab: Lab) -> dict[str, subprocess.Popen[bytes]]:
+def _start_speakers(lab: Lab, log_level: str) -> dict[str, subprocess.Popen[bytes]]:
     speakers = {}
     for node in lab.nodes:
         command = speaker_command(
-            node, lab.kubeconfig, log_level="WARNING", metrics_port=METRICS_PORT
+            node, lab.kubeconfig, log_level=log_level, metrics_port=METRICS_PORT
         )
         speakers[node.name] = subprocess.Popen(
             in_namespace(node, command),
@@ -138,6 +140,8 @@ def _arguments() -> argparse.Namespace:
         "--settle", type=float, default=15.0,
         help="seconds between every IP owned and the steady-state window (start-up Events drain)",
     )  # fmt: skip
+    parser.add_argument("--log-level", default="WARNING", help="the speakers' log level")
+    parser.add_argument("--keep-logs", default="", help="copy the speakers' logs to this dir")
     return parser.parse_args()
 
 
@@ -160,7 +164,7 @@ def main() -> None:
         # once every Service has its IP.
         wait_for(lambda: served() == args.services, timeout=1800, interval=2.0)
         started = time.monotonic()
-        speakers.update(_start_speakers(lab))
+        speakers.update(_start_speakers(lab, args.log_level))
 
         def owned() -> dict[str, float]:
             return _per_speaker(lab, "lbspeaker_l2_owned_ips")
@@ -219,6 +223,10 @@ def main() -> None:
             processes.stop_child(process)
         if controller is not None:
             processes.stop_child(controller)
+        if args.keep_logs:
+            Path(args.keep_logs).mkdir(parents=True, exist_ok=True)
+            for log in lab.directory.glob("speaker-*.log"):
+                shutil.copy(log, args.keep_logs)
         lab.down()
 
 

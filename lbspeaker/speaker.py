@@ -108,7 +108,10 @@ class Speaker:
             request_timeout=self.timing.validity,
             incarnation=self.incarnation,
         )
-        self.events = EventRecorder(self.core, "speaker", options.node, KeyedWriter(2))
+        # Paced: Events must not take the CPU the heartbeat threads need (k8s/events.py).
+        self.events = EventRecorder(
+            self.core, "speaker", options.node, KeyedWriter(2), max_per_second=50.0
+        )
         self.announcer = Announcer()
         # BGP mode starts ExaBGP only once a BGPPeer selects this node.
         self.bgp = BGPMode(
@@ -331,6 +334,25 @@ class Speaker:
         except Exception as error:  # API outage: the next SYNCED list tries again
             log.warning("cannot create Secret %s error=%s", HEARTBEAT_SECRET, error)
 
+    def _adopt_newer_views(self, fresh: Mapping[str, PeerView]) -> None:
+        """Takes the link's views where they are further along than ours: a decision taken
+        after a busy stretch (10,000 Services to plan) must not judge its witnesses' support
+        from acknowledgements still queued (it would stop answering for nothing). The link
+        builds them with the same `receive` from the same datagrams and receipt times; only
+        exits are ours alone, so a process seen to exit stays so."""
+        for node, newer in fresh.items():
+            known = self.peer_views.get(node)
+            if (
+                known is None
+                or newer.incarnation > known.incarnation
+                or (
+                    newer.incarnation == known.incarnation
+                    and newer.seq > known.seq
+                    and known.state is not SpeakerState.RELEASED
+                )
+            ):
+                self.peer_views[node] = newer
+
     def _heartbeat(self, heartbeat: Heartbeat, received_at: float) -> None:
         view = receive(
             self.peer_views.get(heartbeat.node), heartbeat, received_at, self.incarnation
@@ -488,6 +510,7 @@ class Speaker:
         now = time.monotonic()
         heartbeats = None
         if self.link is not None and self.heartbeat_key is not None:
+            self._adopt_newer_views(self.link.views_snapshot())
             heartbeats = Heartbeats(
                 self.incarnation,
                 self.peer_views,
@@ -501,9 +524,18 @@ class Speaker:
         judgement = election.judge(
             now, self.own, self.observations.values(), self.timing, heartbeats
         )
+        witnesses_before = self.own.witnesses
         self.own = self.own.answerable(judgement.answerable_until).bound(
             judgement.witnesses, judgement.pending_witnesses
         )
+        if self.own.witnesses != witnesses_before:
+            members = sorted(member.node for member in self.own.witnesses or ())
+            log.info(
+                "witnesses node=%s tenure=%d members=%s",
+                self.options.node,
+                self.own.tenure,
+                ",".join(members) or "-",
+            )
         if judgement.ends_tenure:
             # Renews name the tenure: a peer that took our IPs on our witnesses' refusals
             # counts us again once our Lease shows a later one (see election.refusal). The end

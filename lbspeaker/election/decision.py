@@ -279,7 +279,9 @@ def judge(
             timing=timing,
             warm_up_seconds=warm_up_seconds,
         )
-        witnesses, pending = _witnesses(own, standing, must_list, heartbeats)
+        witnesses, pending = _witnesses(
+            own, standing, must_list, heartbeats, now=now, timing=timing
+        )
         if witnesses is not None and standing in (Standing.SERVING, Standing.HOLDING):
             support_until = supported_until(witnesses, views, heartbeats.sent, timing)
             if support_until is None or now >= support_until:
@@ -478,12 +480,15 @@ def _witnesses(
     standing: Standing,
     must_list: frozenset[NodeName],
     heartbeats: Heartbeats,
+    *,
+    now: float,
+    timing: ElectionTiming,
 ) -> tuple[frozenset[PeerRef] | None, frozenset[PeerRef]]:
     """The witnesses the tenure is bound to after this decision, and those pending.
 
-    A tenure is bound when it starts serving on the listing of at least MIN_WITNESSES peers
-    (those peers' processes). It keeps a witness while it may still answer or speak
-    (`must_list`, same process), is unbound for good once none is left, and adds a peer in
+    A tenure is bound once it has served for bind_after while listed by at least
+    MIN_WITNESSES peers (those peers' processes). It keeps a witness while it may still answer
+    or speak (`must_list`, same process), is unbound once none is left, and adds a peer in
     `must_list` (a joiner, a witness's new process) once every witness heard it announced
     (see `refusal`).
     """
@@ -491,15 +496,19 @@ def _witnesses(
     if standing not in (Standing.SERVING, Standing.HOLDING):
         return own.witnesses, own.pending_witnesses
     if own.witnesses is None:
-        if own.answerable_until is not None:
-            return None, frozenset()  # answering unbound already: stays so in this tenure
-        # It starts answering now: bound if every peer that must list it does (a tenure that
-        # serves after the warm-up without them binds to nobody: none may be hearing it).
+        # Bound once it has served for bind_after while every peer that must list it does
+        # (before that, its start-up work may delay its heartbeats past the support window).
+        started = own.tenure_started_at
         listing = all(
             node in views and views[node].lists(own.node, heartbeats.incarnation, own.tenure)
             for node in must_list
         )
-        if len(must_list) < MIN_WITNESSES or not listing:
+        if (
+            started is None
+            or now - started < timing.bind_after
+            or len(must_list) < MIN_WITNESSES
+            or not listing
+        ):
             return None, frozenset()
         return frozenset(witness(node, views[node].incarnation) for node in must_list), frozenset()
 

@@ -1,9 +1,11 @@
 """Witnesses and refusals: moving a lost or frozen node's IPs before its Lease expires.
 
-Binding. A speaker whose tenure began on the listing of two peers or more is *bound*: those
-peer processes are its witnesses (`OwnLease.witnesses`), and every heartbeat names them
-(`Heartbeat.bound_to`). A bound speaker answers only while one witness has acknowledged a
-heartbeat it sent less than `support_window` ago (`supported_until`); without that it stops.
+Binding. A speaker whose tenure has served for `bind_after` (10 s: a start-up's storm of work,
+10,000 Services to plan and announce, delays heartbeats past half a second) while listed by two
+peers or more is *bound*: those peer processes are its witnesses (`OwnLease.witnesses`), and
+every heartbeat names them (`Heartbeat.bound_to`). A bound speaker answers only while one
+witness has acknowledged a heartbeat it sent less than `support_window` ago
+(`supported_until`); without that it stops.
 
 Refusing. A witness that has heard nothing from a bound tenure for `refuse_after` (but not yet
 twice that), while it hears other peers (one within half that), *refuses* it
@@ -21,12 +23,14 @@ against 3.5 s for its Lease to expire.
 Whom to ask. A taker asks every witness it knows of: those named in the tenure's heartbeats it
 heard, and, transitively, those named in the refusals it heard (`refused_since` takes the
 closure). Witnesses are processes: a witness that restarted is another process, which refused
-nothing, and the bound speaker does not count its acknowledgements. A witness process known
-to be gone (released, seen to exit, or replaced by a newer process) acknowledges nothing more,
-so it counts as refusing.
+nothing, and the bound speaker does not count its acknowledgements. A witness process that is
+gone (released, seen to exit, replaced) does not count as refusing: it may have known of
+witnesses added later, which only its refusal would have named. The bound speaker drops it and
+says so; a taker that heard that asks only the others, one that did not waits for the Lease.
 
 Changing the set. The bound speaker drops a witness that is gone or no longer counted (not in
-`must_list`); dropping the last one unbinds the tenure for good (a new tenure binds again). It
+`must_list`); dropping the last one unbinds the tenure (it may bind again to new witnesses:
+its gone witnesses never refuse, so no taker can complete a refusal through them). It
 adds one (a peer that joined, or a witness's new process) only once every current witness has
 acknowledged a heartbeat announcing it (`promoted`). So each witness that counts was announced
 to every witness there was when it was added: follow additions back from any witness and one
@@ -112,9 +116,7 @@ def refused_since(
     while to_ask:
         member = to_ask.pop()
         asked.add(member)
-        answer = _refusal_of(
-            member, run, me=me, refused=refused, peers=peers, since=listening_since
-        )
+        answer = _refusal_of(member, run, me=me, refused=refused, peers=peers)
         if answer is None:
             return None
         at, known = answer
@@ -130,19 +132,15 @@ def _refusal_of(
     me: PeerRef,
     refused: OwnRefusals,
     peers: Mapping[str, PeerView],
-    since: float,
 ) -> tuple[float, frozenset[PeerRef]] | None:
     """When `member` refused `run` as we know it, with the witnesses it knew; None if not."""
     if member.node == me.node:
-        if member.incarnation == me.incarnation:
-            return refused.get(run)
-        # An earlier process of ours is gone since before we listened; a newer one is not us.
-        return (since, frozenset()) if member.incarnation < me.incarnation else None
+        return refused.get(run) if member.incarnation == me.incarnation else None
     view = peers.get(member.node)
-    if view is None or view.incarnation < member.incarnation:
+    if view is None or view.incarnation != member.incarnation:
+        # A witness process that is gone refused nothing: it may have heard of witnesses
+        # added since, and only its refusal would have named them. Its tenure drops it.
         return None
-    if view.incarnation > member.incarnation or view.state is SpeakerState.RELEASED:
-        return view.stated_at, frozenset()  # that process is gone: it acknowledges nothing
     return view.refusing.get(run)
 
 

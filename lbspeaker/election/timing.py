@@ -56,6 +56,7 @@ class ElectionTiming:
     refuse_after: float = 0.5
     support_window: float = 0.5
     support_margin: float = 0.2
+    bind_after: float = 10.0
 
     def __post_init__(self) -> None:
         if self.lease_duration_seconds < 1:

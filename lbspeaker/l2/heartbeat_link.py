@@ -138,6 +138,12 @@ class HeartbeatLink:
         with self.lock:
             return dict(self.refused)
 
+    def views_snapshot(self) -> dict[str, PeerView]:
+        """What each peer last said, as of the latest datagram received (the decision loop's
+        own views lag while it is busy; these are the same views, further along)."""
+        with self.lock:
+            return dict(self.views)
+
     def announced_recently(self) -> dict[int, frozenset[PeerRef]]:
         """The witnesses each of our recent heartbeats named, by seq."""
         with self.lock:

@@ -156,18 +156,19 @@ def test_a_tenure_counts_as_refused_only_once_every_witness_refused_it() -> None
     )
 
 
-def test_a_witness_process_that_is_gone_counts_as_refusing() -> None:
+def test_a_witness_process_that_is_gone_never_counts_as_refusing() -> None:
+    """It may have heard of witnesses added since, which only its refusal would name; the
+    bound tenure drops it and says so instead."""
     subject = view(heard_at=NOW - 1)
     mine = {PeerRef("node2", 5, 2): (NOW - 0.5, KNEW)}
     restarted = view("node3", 10, stated_at=NOW - 0.2, bound_to=None)
-    assert refused_at(subject, {"node3": restarted}, mine) == NOW - 0.2
+    assert since(subject, {"node3": restarted}, mine) is None
     released = view("node3", 9, state=SpeakerState.RELEASED, stated_at=NOW - 0.1)
-    assert refused_at(subject, {"node3": released}, mine) == NOW - 0.1
-    unknown = view("node3", 8, bound_to=None)  # an older process than the witness: no word
-    assert (
-        refused_since(subject, me=ME, refused=mine, peers={"node3": unknown}, listening_since=0)
-        is None
-    )
+    assert since(subject, {"node3": released}, mine) is None  # no refusal of its own heard
+    # The tenure said it dropped node3, and we refused it after hearing that.
+    dropped = replace(subject, bound_to=frozenset({ME}))
+    after_drop = {PeerRef("node2", 5, 2): (NOW - 0.5, frozenset({ME}))}
+    assert refused_at(dropped, {"node3": restarted}, after_drop) == NOW - 0.5
 
 
 # -- support ---------------------------------------------------------------------------------
@@ -216,8 +217,8 @@ def test_a_bound_tenure_that_no_witness_acknowledges_stops_and_ends() -> None:
     assert supported.answerable_until == pytest.approx(NOW - 0.1 + TIMING.support_window)
 
 
-def test_a_tenure_binds_when_it_starts_serving_on_every_peers_listing() -> None:
-    joining = OwnLease("node1", renewed_at=NOW - 0.1, tenure_started_at=NOW - 0.5, tenure=4)
+def test_a_tenure_binds_once_it_has_served_bind_after_while_every_peer_lists_it() -> None:
+    serving = OwnLease("node1", renewed_at=NOW - 0.1, tenure_started_at=NOW - 20, tenure=4)
     listing = frozenset({PeerRef("node1", 7, 4)})
     peers = {
         "node2": view(alive=listing, echoed_seq=40, bound_to=None),
@@ -225,13 +226,15 @@ def test_a_tenure_binds_when_it_starts_serving_on_every_peers_listing() -> None:
     }
     leases = [lease("node2", NOW - 0.5, 5, 2, 0.0), lease("node3", NOW - 0.5, 9, 1, 0.0)]
     heartbeats = Heartbeats(7, peers, {40: (NOW - 0.05, True)}, listening_since=0.0)
-    judgement = judge(NOW, joining, leases, TIMING, heartbeats)
+    judgement = judge(NOW, serving, leases, TIMING, heartbeats)
     assert judgement.standing is Standing.SERVING
     assert judgement.witnesses == frozenset({NODE2, NODE3})
+    # Younger than bind_after: its start-up work may still delay its heartbeats.
+    young = replace(serving, tenure_started_at=NOW - TIMING.bind_after + 1)
+    assert judge(NOW, young, leases, TIMING, heartbeats).witnesses is None
     # With one peer only there is no third party to tell a cut from a loss: not bound.
-    alone = judge(
-        NOW, joining, leases[:1], TIMING, replace(heartbeats, peers={"node2": peers["node2"]})
-    )
+    one_peer = replace(heartbeats, peers={"node2": peers["node2"]})
+    alone = judge(NOW, serving, leases[:1], TIMING, one_peer)
     assert alone.standing is Standing.SERVING and alone.witnesses is None
 
 

@@ -36,3 +36,16 @@ def test_a_full_queue_of_pending_writes_drops_new_events() -> None:
         gate.set()
         writer.drain()
     assert recorder(writer).admit("Service/web/c", 0.0) is None
+
+
+def test_a_paced_recorder_spaces_its_writes() -> None:
+    """Each write is due at least one spacing after the previous one (the writer thread waits
+    for it); an unpaced recorder never waits."""
+    paced = EventRecorder(None, "speaker", "node1", KeyedWriter(1), max_per_second=1000.0)  # type: ignore[arg-type]
+    first_due = paced.next_write_at
+    for _ in range(3):
+        paced._pace()
+    assert paced.next_write_at >= max(first_due, 0.0) + 3 * paced.spacing
+    unpaced = recorder(KeyedWriter(1))
+    unpaced._pace()
+    assert unpaced.spacing == 0.0 and unpaced.next_write_at == 0.0
