@@ -36,7 +36,7 @@ from pathlib import Path
 
 from lbspeaker.lab.arp_probe import ARPProbe, Availability
 from lbspeaker.lab.availability import L2Setup, apiserver_frozen, restart_apiserver
-from lbspeaker.lab.lab import Lab
+from lbspeaker.lab.lab import Lab, wait_for
 
 VIPS = [IPv4Address("192.0.2.240") + offset for offset in range(6)]
 
@@ -75,6 +75,9 @@ class Bench:
         for _ in range(runs):
             self.setup.wait_every_vip_answered_once(self.probe)
             owner = self.owner_node()
+            # Measured bound, as a node is once its tenure has served 10 s (election.refusal):
+            # the previous run restarted this one.
+            wait_for(lambda name=owner: self.setup.bound(name), timeout=60)
             owned = [
                 vip
                 for vip, mac in self.probe.steady_owners().items()

@@ -151,6 +151,13 @@ class L2Setup:
     def process(self, node: str) -> subprocess.Popen[bytes]:
         return self.speakers[node]
 
+    def bound(self, node: str) -> bool:
+        """Whether the node's speaker last logged a tenure bound to witnesses (a tenure binds
+        once it has served for bind_after; election.refusal)."""
+        text = self.log_path(node).read_text()
+        lines = [line for line in text.splitlines() if "witnesses node=" in line]
+        return bool(lines) and not lines[-1].endswith("members=-")
+
     def owner_of(self, probe: ARPProbe, vip: IPv4Address) -> str | None:
         """The node answering `vip` once settled (None if none settles within 30 s)."""
         try:

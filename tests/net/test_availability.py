@@ -162,7 +162,7 @@ def test_a_speaker_cut_off_from_its_peers_but_not_the_api_hands_its_vips_over_an
     l2, probe = setup
     owner = l2.owner_of(probe, VIPS[0])
     assert owner is not None
-    wait_for(lambda: _bound(l2, owner), timeout=60)
+    wait_for(lambda: l2.bound(owner), timeout=60)
     rules = [
         ["INPUT", "-p", "udp", "--dport", "7474", "-j", "DROP"],
         ["OUTPUT", "-p", "udp", "--dport", "7474", "-j", "DROP"],
@@ -186,7 +186,7 @@ def test_a_frozen_owner_is_taken_over_on_its_witnesses_refusals_and_never_answer
     assert owner is not None
     # A tenure binds once it has served for bind_after (10 s); the previous test may have
     # just restarted this one.
-    wait_for(lambda: _bound(l2, owner), timeout=60)
+    wait_for(lambda: l2.bound(owner), timeout=60)
     process = l2.process(owner)
 
     def freeze() -> None:
@@ -200,12 +200,6 @@ def test_a_frozen_owner_is_taken_over_on_its_witnesses_refusals_and_never_answer
     results = observe(setup, freeze)
     assert all(seen.dual_rounds == 0 for seen in results.values()), results
     assert f"refused peer={owner}" in _peer_logs(l2, owner), "no witness refused it"
-
-
-def _bound(l2: L2Setup, node: str) -> bool:
-    """Whether the node's speaker last logged a tenure bound to witnesses."""
-    lines = [ln for ln in l2.log_path(node).read_text().splitlines() if "witnesses node=" in ln]
-    return bool(lines) and not lines[-1].endswith("members=-")
 
 
 def _peer_logs(l2: L2Setup, node: str) -> str:
