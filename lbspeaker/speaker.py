@@ -30,7 +30,7 @@ from lbspeaker.api.kinds import GROUP, IP_ADDRESS_POOL, L2_ADVERTISEMENT, VERSIO
 from lbspeaker.bgp.runner import BGPInputs, BGPMode
 from lbspeaker.bgp.watches import bgp_watches
 from lbspeaker.election.decision import Heartbeats, Judgement
-from lbspeaker.election.heartbeat import Heartbeat, SpeakerState
+from lbspeaker.election.heartbeat import Heartbeat, PeerRef, SpeakerState
 from lbspeaker.election.leases import (
     LeaseObservation,
     alive_nodes,
@@ -83,6 +83,9 @@ class SpeakerOptions:
 
 
 class Speaker:
+    # The witness set last logged (False: none yet); a class default, set per instance.
+    logged_witnesses: frozenset[PeerRef] | bool | None = False
+
     def __init__(
         self,
         options: SpeakerOptions,
@@ -524,11 +527,13 @@ class Speaker:
         judgement = election.judge(
             now, self.own, self.observations.values(), self.timing, heartbeats
         )
-        witnesses_before = self.own.witnesses
         self.own = self.own.answerable(judgement.answerable_until).bound(
             judgement.witnesses, judgement.pending_witnesses
         )
-        if self.own.witnesses != witnesses_before:
+        if self.own.witnesses != self.logged_witnesses:
+            # Logged from the first decision on, and whichever way the set changed (a new
+            # tenure starts unbound): the log tells who would refuse this speaker now.
+            self.logged_witnesses = self.own.witnesses
             members = sorted(member.node for member in self.own.witnesses or ())
             log.info(
                 "witnesses node=%s tenure=%d members=%s",

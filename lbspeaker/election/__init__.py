@@ -75,9 +75,9 @@ Timing with heartbeats (figures measured by bench/l2_availability.py are in docs
   complete), then yield and list it; it answers on their listing: one heartbeat's latency.
 - API slow or away, for one speaker or all: holds, no gap.
 - A node lost or frozen (or cut from its peers) whose tenure is bound: its witnesses refuse it
-  0.5 s after its last heartbeat and its IPs move 0.2 s later (rule 6). Unbound (two nodes, or
-  a tenure that lost its witnesses): as without heartbeats (Lease expiry), plus up to
-  `answer_silence`.
+  0.5 s after its last heartbeat and its IPs move 0.2 s later (rule 6). Unbound (two nodes, a
+  tenure younger than 10 s, or one that lost its witnesses): as without heartbeats (Lease
+  expiry), plus up to `answer_silence`.
 
 Heartbeats: serving through API outages, joining without a warm-up
 ----------------------------------------------------------------
@@ -139,7 +139,8 @@ speakers that cannot hear each other; heartbeats add these rules, all but the fi
 5. The responders enforce the last decision's `answerable_until` per packet: a process frozen
    (SIGSTOP, a stalled VM) answers nothing when it resumes until it has decided again.
 6. Witnesses and refusals (`refusal`, which holds the rule and its argument). A tenure that
-   starts serving on the listing of two peers or more is bound to those processes: it answers
+   has served for `bind_after` = 10 s while listed by two peers or more is bound to those
+   processes (a start-up's work can delay heartbeats past the window before that): it answers
    only while one of them acknowledged a heartbeat it sent less than `support_window` = 0.5 s
    ago. A witness that hears others but has not heard a bound tenure for `refuse_after` =
    0.5 s refuses it for good; once every witness refused (the closure of the witness sets the
@@ -193,8 +194,9 @@ When two nodes may answer (each measured or tested)
 
 What it does not cover
 - An unbound tenure's IPs still move only when its Lease expires (3.5 s) after its node is lost
-  or frozen: in a two-node cluster, or once all its witnesses left. Bound tenures rebind as
-  witnesses restart (a new process is added once every witness heard of it).
+  or frozen: in a two-node cluster, in a tenure's first 10 s, or once all its witnesses left.
+  Bound tenures keep their witnesses through restarts (a new process is added once every
+  witness heard of it).
 - A speaker cut from its peers while its Lease renews (its heartbeats lost, its API path up) is
   treated as lost: its IPs move, because on one segment its clients are most likely cut off
   too (Cilium #35507). If they are not, it costs two short hand-overs: its Lease soon names a
