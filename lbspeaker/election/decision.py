@@ -17,6 +17,7 @@ from lbspeaker.election.refusal import (
     OwnRefusals,
     promoted,
     refused_since,
+    run_of,
     supported_until,
     witness,
 )
@@ -119,7 +120,7 @@ def _peer_alive(
     observation: LeaseObservation | None,
     view: PeerView | None,
     *,
-    own_node: NodeName,
+    refused: frozenset[PeerRef],
     now: float,
     view_complete_through: float | None,
     heartbeats: Heartbeats | None,
@@ -146,7 +147,7 @@ def _peer_alive(
     ):
         return True
     if view is not None and heartbeats is not None:
-        if _refused_tenure_gone(view, own_node, heartbeats, now, timing):
+        if run_of(view) in refused:
             # It stopped answering in that tenure; a later one counts by its Lease only once
             # seen for admission_delay (as a new process after a release, below).
             later = observation is not None and (observation.incarnation, observation.tenure) > (
@@ -223,13 +224,14 @@ def judge(
     # With heartbeats a tenure that nobody acknowledges waits twice as long: holders, who see
     # no Leases, must have heard of it through their peers first (see the package docstring).
     warm_up_seconds = warm_up(timing, peers) * (1 if heartbeats is None else 2)
+    refused = _refused_tenures(own.node, heartbeats, now, timing)
     alive_peers = frozenset(
         node
         for node in names
         if _peer_alive(
             by_node.get(node),
             views.get(node),
-            own_node=own.node,
+            refused=refused,
             now=now,
             view_complete_through=own.renewed_at,
             heartbeats=heartbeats,
@@ -259,14 +261,15 @@ def judge(
             or lease_state(by_node.get(node), own.renewed_at, timing) is LeaseState.VALID
             or _may_hold_alone(by_node.get(node), own.renewed_at, warm_up_seconds, timing)
         )
-        must_list |= frozenset(
-            ref.node
-            for node in must_list
-            if (view := views.get(node)) is not None and now - view.heard_at < timing.answer_silence
-            for ref in view.alive
-            if ref.node != own.node
-            and not _known_stopped(ref, views.get(ref.node))
-            and not _known_refused(ref, own.node, heartbeats, now, timing)
+        must_list |= _gossip(
+            (
+                node
+                for node in must_list
+                if node in views and now - views[node].heard_at < timing.answer_silence
+            ),
+            own.node,
+            views,
+            refused,
         )
         standing, cause, hold_until, alive_peers = _with_heartbeats(
             now,
@@ -278,6 +281,7 @@ def judge(
             heartbeats=heartbeats,
             timing=timing,
             warm_up_seconds=warm_up_seconds,
+            refused=refused,
         )
         witnesses, pending = _witnesses(
             own, standing, must_list, heartbeats, now=now, timing=timing
@@ -368,6 +372,7 @@ def _with_heartbeats(
     heartbeats: Heartbeats,
     timing: ElectionTiming,
     warm_up_seconds: float,
+    refused: frozenset[PeerRef],
 ) -> tuple[Standing, str, float | None, frozenset[NodeName]]:
     """The standing when peers talk: joins end on acknowledgements, lapses become holds."""
     views = heartbeats.peers
@@ -423,16 +428,7 @@ def _with_heartbeats(
     # decision found the previous one still running) and every peer counted alive has
     # acknowledged a recent heartbeat that said we answer. Peers that learned of nodes we do
     # not know (their Lease views are newer) make us count those alive too: yielding is safe.
-    gossip = frozenset(
-        ref.node
-        for node in alive_peers
-        if node in views
-        for ref in views[node].alive
-        if ref.node != own.node
-        and not _known_stopped(ref, views.get(ref.node))
-        and not _known_refused(ref, own.node, heartbeats, now, timing)
-    )
-    alive_peers |= gossip
+    alive_peers |= _gossip(alive_peers, own.node, views, refused)
     if own.answerable_until is None or now >= own.answerable_until:
         return Standing.FENCED, cause, None, alive_peers
     written_until = _written_until(own, timing, lone_until)
@@ -460,19 +456,46 @@ def _with_heartbeats(
     return Standing.HOLDING, f"{cause}; every peer acknowledges us", hold_until, alive_peers
 
 
-def _refused_tenure_gone(
-    view: PeerView, own_node: NodeName, heartbeats: Heartbeats, now: float, timing: ElectionTiming
-) -> bool:
-    """Whether every witness of this peer's bound tenure refused it long enough ago that it
-    cannot be answering in it (`refusal`)."""
-    refused_at = refused_since(
-        view,
-        me=witness(own_node, heartbeats.incarnation),
-        refused=heartbeats.refused,
-        peers=heartbeats.peers,
-        listening_since=heartbeats.listening_since,
+def _refused_tenures(
+    own_node: NodeName, heartbeats: Heartbeats | None, now: float, timing: ElectionTiming
+) -> frozenset[PeerRef]:
+    """The peers' current tenures whose witnesses all refused them long enough ago that they
+    cannot be answering in them (`refusal`): judged once per decision."""
+    if heartbeats is None:
+        return frozenset()
+    me = witness(own_node, heartbeats.incarnation)
+    gone: set[PeerRef] = set()
+    for view in heartbeats.peers.values():
+        refused_at = refused_since(
+            view,
+            me=me,
+            refused=heartbeats.refused,
+            peers=heartbeats.peers,
+            listening_since=heartbeats.listening_since,
+        )
+        if refused_at is not None and now - refused_at >= timing.refusal_takeover_after:
+            gone.add(run_of(view))
+    return frozenset(gone)
+
+
+def _gossip(
+    gossipers: Iterable[NodeName],
+    own_node: NodeName,
+    views: Mapping[NodeName, PeerView],
+    refused: frozenset[PeerRef],
+) -> frozenset[NodeName]:
+    """The nodes the `gossipers` were last heard counting alive, less ourselves and the runs
+    we know stopped or count gone on refusals (stale gossip: two holders would otherwise pass
+    a refused speaker back and forth, each keeping the other waiting for its acknowledgement)."""
+    return frozenset(
+        ref.node
+        for node in gossipers
+        if node in views
+        for ref in views[node].alive
+        if ref.node != own_node
+        and not _known_stopped(ref, views.get(ref.node))
+        and not _known_refused(ref, views.get(ref.node), refused)
     )
-    return refused_at is not None and now - refused_at >= timing.refusal_takeover_after
 
 
 def _witnesses(
@@ -590,18 +613,14 @@ def _may_hold_alone(
     return unchanged_for < warm_up_seconds + timing.expiry_margin
 
 
-def _known_refused(
-    ref: PeerRef, own_node: NodeName, heartbeats: Heartbeats, now: float, timing: ElectionTiming
-) -> bool:
-    """Whether the tenure a peer lists is one we count gone on its witnesses' refusals (or an
-    earlier one of the same process): stale gossip, which two holders would otherwise pass
-    back and forth, each keeping the other waiting for the refused speaker's acknowledgement."""
-    view = heartbeats.peers.get(ref.node)
+def _known_refused(ref: PeerRef, view: PeerView | None, refused: frozenset[PeerRef]) -> bool:
+    """Whether the tenure a peer lists is one we count gone on its witnesses' refusals, or an
+    earlier one of the same process."""
     return (
         view is not None
         and 0 < ref.incarnation == view.incarnation
         and ref.tenure <= view.tenure
-        and _refused_tenure_gone(view, own_node, heartbeats, now, timing)
+        and run_of(view) in refused
     )
 
 

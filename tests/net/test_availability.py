@@ -221,9 +221,9 @@ def test_a_killed_speaker_is_taken_over_and_takes_back_its_share(
 
     results = observe(setup, kill_and_restart)
     assert all(seen.dual_rounds == 0 for seen in results.values()), results
-    assert "peer speaker exited node=" + owner in "".join(
-        l2.log_path(node.name).read_text() for node in l2.lab.nodes if node.name != owner
-    ), "no peer saw the killed speaker's process exit"
+    assert "peer speaker exited node=" + owner in _peer_logs(l2, owner), (
+        "no peer saw the killed speaker's process exit"
+    )
 
 
 def test_garbage_and_forged_heartbeats_change_nothing(setup: tuple[L2Setup, ARPProbe]) -> None:
